@@ -1,0 +1,1 @@
+"""The `tinygrad-mnist` command line: one module per subcommand, dispatched by `main`."""
