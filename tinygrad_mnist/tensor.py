@@ -1,0 +1,593 @@
+"""The autograd engine: a `Tensor` that remembers the op that made it, and reverse-mode backprop over that graph.
+
+Every op below has the same shape: compute the forward value with numpy, then define `backward(g)`, the
+vector-Jacobian product that turns the gradient of the output `g` into one gradient per input (or `None`
+for inputs that need none, so no work is wasted on data). Read one op and you have read them all.
+
+Rules the ops keep, so the engine stays correct and cheap:
+- a backward never modifies `g` in place (the same array may flow to several inputs);
+- gradients are summed back to each input's own shape (`_unbroadcast`), so broadcasting just works;
+- float data is float32 unless asked otherwise; Python scalars and numpy arrays adopt the tensor's dtype.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+BackwardFn = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
+
+
+class _GradMode:
+    """Global switch read by every op: under `no_grad()` nothing is recorded."""
+
+    enabled = True
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager (and decorator) that records no graph: inference costs only the numpy math."""
+
+    def __enter__(self) -> no_grad:
+        self._previous = _GradMode.enabled
+        _GradMode.enabled = False
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled = self._previous
+
+
+def is_grad_enabled() -> bool:
+    return _GradMode.enabled
+
+
+def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """numpy array for `data`: float becomes float32 unless `dtype` says otherwise; ints and bools stay."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.asarray(data, dtype=dtype)
+    array = np.asarray(data)
+    if array.dtype.kind == "f" and array.dtype != np.float32:
+        return array.astype(np.float32)
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"Tensor data must be numeric, got dtype {array.dtype}")
+    return array
+
+
+def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum `grad` down to `shape`: the VJP of numpy broadcasting (an input used many times gets the sum)."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad
+
+
+def _broadcast_shape(op: str, a: np.ndarray, b: np.ndarray) -> None:
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+
+
+def _swap(x: np.ndarray) -> np.ndarray:
+    return x.swapaxes(-1, -2)
+
+
+def _normalize_axis(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    return tuple(int(a) % ndim if ndim else 0 for a in axes)
+
+
+def _expand_reduced(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    """Put back the reduced axes (as size 1) so `g` broadcasts against the reduction's input."""
+    return g if keepdims else np.expand_dims(g, axes)
+
+
+class Tensor:
+    """An n-dimensional array that records the op that produced it, so `backward()` can run the chain rule."""
+
+    __slots__ = ("data", "grad", "requires_grad", "op", "_parents", "_backward", "_retain_grad", "name")
+    __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping over elements
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
+        self.data: np.ndarray = _to_array(data, dtype)
+        self.grad: np.ndarray | None = None
+        self.op: str | None = None  # name of the op that made this tensor; None for a leaf
+        self._parents: tuple[Tensor, ...] = ()
+        self._backward: BackwardFn | None = None
+        self._retain_grad = False
+        self.name = name
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_()
+
+    # ------------------------------------------------------------------ graph bookkeeping
+    @staticmethod
+    def _make(data: np.ndarray, op: str, parents: tuple[Tensor, ...], backward: BackwardFn) -> Tensor:
+        """Wrap an op's result; link it into the graph only if gradients are on and an input needs one."""
+        out = Tensor.__new__(Tensor)
+        out.data, out.grad, out.op, out._retain_grad, out.name = data, None, op, False, None
+        if _GradMode.enabled and any(p.requires_grad for p in parents):
+            out.requires_grad, out._parents, out._backward = True, parents, backward
+        else:
+            out.requires_grad, out._parents, out._backward = False, (), None
+        return out
+
+    def _lift(self, other: Any) -> Tensor:
+        """A Python scalar or numpy array joins an op as a constant of this tensor's dtype."""
+        if isinstance(other, Tensor):
+            return other
+        dtype = self.data.dtype if self.data.dtype.kind == "f" else None
+        return Tensor(other, dtype=dtype)
+
+    @property
+    def parents(self) -> tuple[Tensor, ...]:
+        """The inputs of the op that made this tensor (empty for leaves and after the graph is released)."""
+        return self._parents
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.op is None
+
+    # ------------------------------------------------------------------ elementwise binary ops
+    def __add__(self, other: Any) -> Tensor:
+        a, b = self, self._lift(other)
+        _broadcast_shape("add", a.data, b.data)
+
+        def backward(g):
+            return _unbroadcast(g, a.data.shape), _unbroadcast(g, b.data.shape)
+
+        return Tensor._make(a.data + b.data, "add", (a, b), backward)
+
+    def __sub__(self, other: Any) -> Tensor:
+        a, b = self, self._lift(other)
+        _broadcast_shape("sub", a.data, b.data)
+
+        def backward(g):
+            return _unbroadcast(g, a.data.shape), _unbroadcast(-g, b.data.shape)
+
+        return Tensor._make(a.data - b.data, "sub", (a, b), backward)
+
+    def __mul__(self, other: Any) -> Tensor:
+        a, b = self, self._lift(other)
+        _broadcast_shape("mul", a.data, b.data)
+
+        def backward(g):
+            ga = _unbroadcast(g * b.data, a.data.shape) if a.requires_grad else None
+            gb = _unbroadcast(g * a.data, b.data.shape) if b.requires_grad else None
+            return ga, gb
+
+        return Tensor._make(a.data * b.data, "mul", (a, b), backward)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        a, b = self, self._lift(other)
+        _broadcast_shape("div", a.data, b.data)
+        out = a.data / b.data
+
+        def backward(g):
+            ga = _unbroadcast(g / b.data, a.data.shape) if a.requires_grad else None
+            gb = _unbroadcast(-g * out / b.data, b.data.shape) if b.requires_grad else None
+            return ga, gb
+
+        return Tensor._make(out, "div", (a, b), backward)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return self._lift(other) + self
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return self._lift(other) - self
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return self._lift(other) * self
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return self._lift(other) / self
+
+    def __neg__(self) -> Tensor:
+        def backward(g):
+            return (-g,)
+
+        return Tensor._make(-self.data, "neg", (self,), backward)
+
+    def __pow__(self, exponent: float) -> Tensor:
+        if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
+            raise TypeError(
+                "pow: the exponent must be a Python or numpy scalar (use exp/log for tensor powers)"
+            )
+        x, p = self.data, exponent.item() if isinstance(exponent, np.generic) else exponent
+
+        def backward(g):
+            return (g * p * x ** (p - 1),)
+
+        return Tensor._make(x**p, f"pow {p:g}", (self,), backward)
+
+    # ------------------------------------------------------------------ matrix product
+    def __matmul__(self, other: Any) -> Tensor:
+        a, b = self, self._lift(other)
+        if (
+            a.data.ndim == 0
+            or b.data.ndim == 0
+            or a.data.shape[-1] != b.data.shape[-2 if b.data.ndim > 1 else 0]
+        ):
+            raise ValueError(
+                f"matmul: shapes {a.data.shape} and {b.data.shape} are not aligned (inner sizes differ)"
+            )
+
+        def backward(g):
+            # 1-D operands are treated as a row (left) / column (right) matrix, as numpy does.
+            a2 = a.data[None, :] if a.data.ndim == 1 else a.data
+            b2 = b.data[:, None] if b.data.ndim == 1 else b.data
+            g2 = np.expand_dims(g, -2) if a.data.ndim == 1 else g
+            g2 = np.expand_dims(g2, -1) if b.data.ndim == 1 else g2
+            ga = _unbroadcast(g2 @ _swap(b2), a2.shape).reshape(a.data.shape) if a.requires_grad else None
+            gb = _unbroadcast(_swap(a2) @ g2, b2.shape).reshape(b.data.shape) if b.requires_grad else None
+            return ga, gb
+
+        return Tensor._make(a.data @ b.data, "matmul", (a, b), backward)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return self._lift(other) @ self
+
+    # ------------------------------------------------------------------ elementwise unary ops
+    def exp(self) -> Tensor:
+        out = np.exp(self.data)
+
+        def backward(g):
+            return (g * out,)
+
+        return Tensor._make(out, "exp", (self,), backward)
+
+    def log(self) -> Tensor:
+        x = self.data
+
+        def backward(g):
+            return (g / x,)
+
+        return Tensor._make(np.log(x), "log", (self,), backward)
+
+    def sigmoid(self) -> Tensor:
+        # exp(-|x|) never overflows: sigmoid and its gradient stay finite at +-1000.
+        e = np.exp(-np.abs(self.data))
+        out = np.where(self.data >= 0, 1.0, e) / (1.0 + e)
+        out = out.astype(self.data.dtype, copy=False)
+
+        def backward(g):
+            return (g * out * (1.0 - out),)
+
+        return Tensor._make(out, "sigmoid", (self,), backward)
+
+    def relu(self) -> Tensor:
+        out = np.maximum(self.data, 0)
+
+        def backward(g):
+            return (g * (out > 0),)  # gradient 0 at the kink x == 0, as PyTorch does
+
+        return Tensor._make(out, "relu", (self,), backward)
+
+    def tanh(self) -> Tensor:
+        out = np.tanh(self.data)
+
+        def backward(g):
+            return (g * (1.0 - out * out),)
+
+        return Tensor._make(out, "tanh", (self,), backward)
+
+    # ------------------------------------------------------------------ reductions
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        shape, axes = self.data.shape, _normalize_axis(axis, self.data.ndim)
+
+        def backward(g):
+            return (np.broadcast_to(_expand_reduced(g, axes, keepdims), shape),)
+
+        return Tensor._make(self.data.sum(axis=axes, keepdims=keepdims), "sum", (self,), backward)
+
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        shape, axes = self.data.shape, _normalize_axis(axis, self.data.ndim)
+        count = int(np.prod([shape[a] for a in axes]))
+
+        def backward(g):
+            return (np.broadcast_to(_expand_reduced(g, axes, keepdims) / count, shape),)
+
+        return Tensor._make(self.data.mean(axis=axes, keepdims=keepdims), "mean", (self,), backward)
+
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Maximum along `axis`. Ties split the gradient evenly among the tied elements (like tinygrad)."""
+        x, axes = self.data, _normalize_axis(axis, self.data.ndim)
+        top = x.max(axis=axes, keepdims=True)
+
+        def backward(g):
+            winners = x == top
+            share = winners / winners.sum(axis=axes, keepdims=True)
+            return (share * _expand_reduced(g, axes, keepdims),)
+
+        return Tensor._make(top if keepdims else top.squeeze(axes), "max", (self,), backward)
+
+    # ------------------------------------------------------------------ shape ops
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        new_shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        old_shape = self.data.shape
+        try:
+            out = self.data.reshape(new_shape)
+        except ValueError:
+            raise ValueError(
+                f"reshape: cannot reshape a tensor of shape {old_shape} into {new_shape}"
+            ) from None
+
+        def backward(g):
+            return (g.reshape(old_shape),)
+
+        return Tensor._make(out, "reshape", (self,), backward)
+
+    def transpose(self, *axes: int) -> Tensor:
+        """Permute axes (all reversed when none are given), like numpy's `transpose`."""
+        order = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
+        order = order or tuple(reversed(range(self.data.ndim)))
+        inverse = tuple(np.argsort(order))
+
+        def backward(g):
+            return (g.transpose(inverse),)
+
+        return Tensor._make(self.data.transpose(order), "transpose", (self,), backward)
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    def __getitem__(self, index: Any) -> Tensor:
+        """Slicing and integer-array indexing, e.g. `logp[np.arange(n), labels]` picks one class per row."""
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        shape, dtype = self.data.shape, self.data.dtype
+        fancy = any(
+            isinstance(i, list | np.ndarray) for i in (index if isinstance(index, tuple) else (index,))
+        )
+
+        def backward(g):
+            grad = np.zeros(shape, dtype=dtype)
+            if fancy:
+                np.add.at(grad, index, g)  # repeated indices must add up, not overwrite
+            else:
+                grad[index] = g
+            return (grad,)
+
+        return Tensor._make(self.data[index], "getitem", (self,), backward)
+
+    # ------------------------------------------------------------------ numerically stable fused ops
+    def softmax(self, axis: int = -1) -> Tensor:
+        shifted = self.data - self.data.max(
+            axis=axis, keepdims=True
+        )  # largest logit is 0: exp can't overflow
+        e = np.exp(shifted)
+        out = e / e.sum(axis=axis, keepdims=True)
+
+        def backward(g):
+            return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
+
+        return Tensor._make(out, "softmax", (self,), backward)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        shifted = self.data - self.data.max(axis=axis, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+        def backward(g):
+            return (g - np.exp(out) * g.sum(axis=axis, keepdims=True),)
+
+        return Tensor._make(out, "log_softmax", (self,), backward)
+
+    def cross_entropy(self, target: Any, reduction: str = "mean") -> Tensor:
+        """Softmax + negative log-likelihood fused: logits (N, C), target class indices (N,) or probabilities (N, C).
+
+        Fused because the combined gradient is simply `softmax - onehot` (divided by N for "mean"),
+        which is both faster and stabler than back-propagating through softmax and log separately.
+        """
+        logits = self.data
+        t = target.data if isinstance(target, Tensor) else np.asarray(target)
+        if logits.ndim != 2:
+            raise ValueError(f"cross_entropy: logits must be 2-D (batch, classes), got shape {logits.shape}")
+        n, classes = logits.shape
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        if t.dtype.kind in "iub":
+            if t.shape != (n,):
+                raise ValueError(
+                    f"cross_entropy: target shape {t.shape} must be ({n},) for logits {logits.shape}"
+                )
+            if n and (t.min() < 0 or t.max() >= classes):
+                raise ValueError(
+                    f"cross_entropy: class indices must be in [0, {classes}), got {t.min()}..{t.max()}"
+                )
+            probs_target = np.zeros_like(logits)
+            probs_target[np.arange(n), t] = 1
+        elif t.shape == logits.shape:
+            probs_target = t.astype(logits.dtype, copy=False)
+        else:
+            raise ValueError(
+                f"cross_entropy: target shape {t.shape} matches neither ({n},) nor {logits.shape}"
+            )
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        per_row = -(probs_target * log_probs).sum(axis=1)
+        scale = 1.0 / n if reduction == "mean" else 1.0
+        out = per_row if reduction == "none" else per_row.sum() * logits.dtype.type(scale)
+
+        def backward(g):
+            g_rows = g[:, None] if reduction == "none" else g * scale
+            softmax = np.exp(log_probs)
+            return ((softmax * probs_target.sum(axis=1, keepdims=True) - probs_target) * g_rows,)
+
+        return Tensor._make(np.asarray(out, dtype=logits.dtype), "cross_entropy", (self,), backward)
+
+    # ------------------------------------------------------------------ backward pass
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Fill `.grad` of every leaf that requires grad with d(self)/d(leaf), added to any earlier `.grad`.
+
+        The graph's saved intermediates are released afterwards (a training loop can't leak through them)
+        unless `retain_graph=True`, which allows calling backward through the same graph again.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward(): this tensor does not require grad, so there is nothing to differentiate. "
+                "Create the inputs you want gradients for with requires_grad=True, and don't compute "
+                "the output under no_grad()."
+            )
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward(): output of shape {self.data.shape} is not a scalar; reduce it first "
+                    "(e.g. .sum() or .mean()) or pass gradient= with the same shape"
+                )
+            seed = np.ones_like(self.data)
+        else:
+            seed = np.array(
+                gradient.data if isinstance(gradient, Tensor) else gradient, dtype=self.data.dtype
+            )
+            if seed.shape != self.data.shape:
+                raise ValueError(
+                    f"backward(): gradient shape {seed.shape} must equal output shape {self.data.shape}"
+                )
+
+        grads: dict[Tensor, np.ndarray] = {self: seed}
+        handed_out: set[int] = set()  # arrays already stored in some .grad: never share one between tensors
+        for node in reversed(topological_order(self, needs_grad_only=True)):
+            g = grads.pop(node, None)
+            if g is None:
+                continue
+            if node.op is None or node._retain_grad:
+                node._accumulate_grad(g, handed_out)
+            if node.op is None:
+                continue
+            if node._backward is None:
+                raise RuntimeError(
+                    f"backward(): the graph through '{node.op}' was already released by an earlier backward(). "
+                    "Pass retain_graph=True to the first backward() to back-propagate through it twice."
+                )
+            for parent, parent_grad in zip(node._parents, node._backward(g)):
+                if parent_grad is None or not parent.requires_grad:
+                    continue
+                previous = grads.get(parent)
+                grads[parent] = parent_grad if previous is None else previous + parent_grad
+            if not retain_graph:
+                node._backward, node._parents = None, ()
+
+    def _accumulate_grad(self, g: np.ndarray, handed_out: set[int]) -> None:
+        if self.grad is not None:
+            self.grad = self.grad + g  # never in place: the old array may be referenced elsewhere
+            return
+        if g.dtype != self.data.dtype or g.shape != self.data.shape:
+            g = np.broadcast_to(g, self.data.shape).astype(self.data.dtype)
+        elif not (g.flags.owndata and g.flags.writeable) or id(g) in handed_out:
+            g = g.copy()
+        handed_out.add(id(g))
+        self.grad = g
+
+    # ------------------------------------------------------------------ conveniences
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"only floating-point tensors can require gradients, this one is {self.data.dtype}"
+            )
+        if self.op is not None and not requires_grad:
+            raise RuntimeError(
+                "requires_grad_(False) only works on leaves; use .detach() on a computed tensor"
+            )
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> Tensor:
+        """Keep this intermediate tensor's gradient in `.grad` after backward (leaves always keep theirs)."""
+        self._retain_grad = True
+        return self
+
+    def detach(self) -> Tensor:
+        """The same data, cut off from the graph: no gradient flows back through it."""
+        return Tensor(self.data, dtype=self.data.dtype)
+
+    def item(self) -> float | int:
+        if self.data.size != 1:
+            raise ValueError(
+                f"item(): only a one-element tensor converts to a Python number, shape {self.shape}"
+            )
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def argmax(self, axis: int | None = None) -> Tensor:
+        return Tensor(self.data.argmax(axis=axis))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, precision=4, threshold=20, edgeitems=2, prefix="Tensor(")
+        extras = [f"shape={self.shape}", f"dtype={self.dtype}"]
+        if self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.op is not None:
+            extras.append(f"op={self.op}")
+        return f"Tensor({body}, {', '.join(extras)})"
+
+    # ------------------------------------------------------------------ constructors
+    @staticmethod
+    def zeros(*shape: int, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.zeros(shape, dtype=dtype), requires_grad=requires_grad, dtype=dtype)
+
+    @staticmethod
+    def ones(*shape: int, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.ones(shape, dtype=dtype), requires_grad=requires_grad, dtype=dtype)
+
+
+def topological_order(roots: Iterable[Tensor] | Tensor, needs_grad_only: bool = False) -> list[Tensor]:
+    """Every tensor that produced `roots`, inputs before outputs (for backward, drawing and inspecting).
+
+    Iterative depth-first search, so a chain of 100,000 ops can't hit Python's recursion limit.
+    `needs_grad_only` skips constants and data that no gradient flows to.
+    """
+    roots = [roots] if isinstance(roots, Tensor) else list(roots)
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+        elif id(node) not in visited:
+            visited.add(id(node))
+            stack.append((node, True))
+            stack.extend(
+                (p, False)
+                for p in reversed(node._parents)
+                if id(p) not in visited and (p.requires_grad or not needs_grad_only)
+            )
+    return order
