@@ -96,7 +96,17 @@ def _expand_reduced(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.
 class Tensor:
     """An n-dimensional array that records the op that produced it, so `backward()` can run the chain rule."""
 
-    __slots__ = ("data", "grad", "requires_grad", "op", "_parents", "_backward", "_retain_grad", "name")
+    __slots__ = (
+        "data",
+        "grad",
+        "requires_grad",
+        "op",
+        "_parents",
+        "_backward",
+        "_retain_grad",
+        "name",
+        "__weakref__",
+    )
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping over elements
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
@@ -227,8 +237,8 @@ class Tensor:
             # 1-D operands are treated as a row (left) / column (right) matrix, as numpy does.
             a2 = a.data[None, :] if a.data.ndim == 1 else a.data
             b2 = b.data[:, None] if b.data.ndim == 1 else b.data
-            g2 = np.expand_dims(g, -2) if a.data.ndim == 1 else g
-            g2 = np.expand_dims(g2, -1) if b.data.ndim == 1 else g2
+            g2 = g[..., None] if b.data.ndim == 1 else g
+            g2 = g2[..., None, :] if a.data.ndim == 1 else g2
             ga = _unbroadcast(g2 @ _swap(b2), a2.shape).reshape(a.data.shape) if a.requires_grad else None
             gb = _unbroadcast(_swap(a2) @ g2, b2.shape).reshape(b.data.shape) if b.requires_grad else None
             return ga, gb
@@ -476,6 +486,11 @@ class Tensor:
             for parent, parent_grad in zip(node._parents, node._backward(g)):
                 if parent_grad is None or not parent.requires_grad:
                     continue
+                if parent_grad.shape != parent.data.shape:
+                    raise RuntimeError(
+                        f"backward of '{node.op}' returned a gradient of shape {parent_grad.shape} "
+                        f"for an input of shape {parent.data.shape}: that op's VJP is wrong"
+                    )
                 previous = grads.get(parent)
                 grads[parent] = parent_grad if previous is None else previous + parent_grad
             if not retain_graph:
@@ -485,8 +500,8 @@ class Tensor:
         if self.grad is not None:
             self.grad = self.grad + g  # never in place: the old array may be referenced elsewhere
             return
-        if g.dtype != self.data.dtype or g.shape != self.data.shape:
-            g = np.broadcast_to(g, self.data.shape).astype(self.data.dtype)
+        if g.dtype != self.data.dtype:
+            g = g.astype(self.data.dtype)  # e.g. a float64 constant met a float32 parameter
         elif not (g.flags.owndata and g.flags.writeable) or id(g) in handed_out:
             g = g.copy()
         handed_out.add(id(g))

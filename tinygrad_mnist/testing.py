@@ -65,7 +65,9 @@ def arrays(
     dtype: Any = np.float64,
 ) -> st.SearchStrategy[np.ndarray]:
     """numpy arrays of `shape` (or of random small shapes) with finite, well-scaled elements."""
-    return hnp.arrays(dtype, shapes() if shape is None else shape, elements=elements or floats())
+    return hnp.arrays(
+        dtype, shapes() if shape is None else shape, elements=floats() if elements is None else elements
+    )
 
 
 def distinct_arrays(
