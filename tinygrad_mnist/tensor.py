@@ -13,12 +13,18 @@ Rules the ops keep, so the engine stays correct and cheap:
 from __future__ import annotations
 
 import contextlib
+import itertools
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 BackwardFn = Callable[[np.ndarray], Sequence["np.ndarray | None"]]
+
+
+_creation_counter = itertools.count()
+_creation_number = operator.attrgetter("_id")
 
 
 class _GradMode:
@@ -70,11 +76,14 @@ def _unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
-def _broadcast_shape(op: str, a: np.ndarray, b: np.ndarray) -> None:
+def _broadcasting(op: str, ufunc: np.ufunc, a: Tensor, b: Tensor) -> np.ndarray:
+    """Apply a binary ufunc, turning numpy's broadcast error into one that names the op and both shapes."""
     try:
-        np.broadcast_shapes(a.shape, b.shape)
+        return ufunc(a.data, b.data)
     except ValueError:
-        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+        raise ValueError(
+            f"{op}: shapes {a.data.shape} and {b.data.shape} cannot be broadcast together"
+        ) from None
 
 
 def _swap(x: np.ndarray) -> np.ndarray:
@@ -96,17 +105,19 @@ def _expand_reduced(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.
 class Tensor:
     """An n-dimensional array that records the op that produced it, so `backward()` can run the chain rule."""
 
+    # _id: creation number (inputs are always older than outputs, which gives the backward order for free)
     __slots__ = (
         "data",
         "grad",
         "requires_grad",
         "op",
+        "name",
         "_parents",
         "_backward",
         "_retain_grad",
-        "name",
-        "__weakref__",
+        "_id",
     )
+    __slots__ += ("__weakref__",)
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping over elements
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
@@ -117,6 +128,7 @@ class Tensor:
         self._backward: BackwardFn | None = None
         self._retain_grad = False
         self.name = name
+        self._id = next(_creation_counter)
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_()
@@ -127,18 +139,29 @@ class Tensor:
         """Wrap an op's result; link it into the graph only if gradients are on and an input needs one."""
         out = Tensor.__new__(Tensor)
         out.data, out.grad, out.op, out._retain_grad, out.name = data, None, op, False, None
-        if _GradMode.enabled and any(p.requires_grad for p in parents):
-            out.requires_grad, out._parents, out._backward = True, parents, backward
-        else:
-            out.requires_grad, out._parents, out._backward = False, (), None
+        out.requires_grad, out._parents, out._backward, out._id = False, (), None, next(_creation_counter)
+        if _GradMode.enabled:
+            for p in parents:
+                if p.requires_grad:
+                    out.requires_grad, out._parents, out._backward = True, parents, backward
+                    break
+        return out
+
+    @staticmethod
+    def _constant(data: np.ndarray) -> Tensor:
+        """A leaf that needs no gradient, built without __init__'s checks (the hot path of `x * 2`)."""
+        out = Tensor.__new__(Tensor)
+        out.data, out.grad, out.op, out._retain_grad, out.name = data, None, None, False, None
+        out.requires_grad, out._parents, out._backward, out._id = False, (), None, next(_creation_counter)
         return out
 
     def _lift(self, other: Any) -> Tensor:
         """A Python scalar or numpy array joins an op as a constant of this tensor's dtype."""
         if isinstance(other, Tensor):
             return other
-        dtype = self.data.dtype if self.data.dtype.kind == "f" else None
-        return Tensor(other, dtype=dtype)
+        if self.data.dtype.kind == "f":
+            return Tensor._constant(np.asarray(other, dtype=self.data.dtype))
+        return Tensor(other)
 
     @property
     def parents(self) -> tuple[Tensor, ...]:
@@ -152,37 +175,33 @@ class Tensor:
     # ------------------------------------------------------------------ elementwise binary ops
     def __add__(self, other: Any) -> Tensor:
         a, b = self, self._lift(other)
-        _broadcast_shape("add", a.data, b.data)
 
         def backward(g):
             return _unbroadcast(g, a.data.shape), _unbroadcast(g, b.data.shape)
 
-        return Tensor._make(a.data + b.data, "add", (a, b), backward)
+        return Tensor._make(_broadcasting("add", np.add, a, b), "add", (a, b), backward)
 
     def __sub__(self, other: Any) -> Tensor:
         a, b = self, self._lift(other)
-        _broadcast_shape("sub", a.data, b.data)
 
         def backward(g):
             return _unbroadcast(g, a.data.shape), _unbroadcast(-g, b.data.shape)
 
-        return Tensor._make(a.data - b.data, "sub", (a, b), backward)
+        return Tensor._make(_broadcasting("sub", np.subtract, a, b), "sub", (a, b), backward)
 
     def __mul__(self, other: Any) -> Tensor:
         a, b = self, self._lift(other)
-        _broadcast_shape("mul", a.data, b.data)
 
         def backward(g):
             ga = _unbroadcast(g * b.data, a.data.shape) if a.requires_grad else None
             gb = _unbroadcast(g * a.data, b.data.shape) if b.requires_grad else None
             return ga, gb
 
-        return Tensor._make(a.data * b.data, "mul", (a, b), backward)
+        return Tensor._make(_broadcasting("mul", np.multiply, a, b), "mul", (a, b), backward)
 
     def __truediv__(self, other: Any) -> Tensor:
         a, b = self, self._lift(other)
-        _broadcast_shape("div", a.data, b.data)
-        out = a.data / b.data
+        out = _broadcasting("div", np.divide, a, b)
 
         def backward(g):
             ga = _unbroadcast(g / b.data, a.data.shape) if a.requires_grad else None
@@ -586,23 +605,15 @@ class Tensor:
 def topological_order(roots: Iterable[Tensor] | Tensor, needs_grad_only: bool = False) -> list[Tensor]:
     """Every tensor that produced `roots`, inputs before outputs (for backward, drawing and inspecting).
 
-    Iterative depth-first search, so a chain of 100,000 ops can't hit Python's recursion limit.
-    `needs_grad_only` skips constants and data that no gradient flows to.
+    A tensor is always created after its inputs, so sorting the reachable tensors by creation number is
+    a topological order: no recursion (a chain of 100,000 ops is fine) and no per-node Python bookkeeping
+    beyond one set. `needs_grad_only` skips constants and data that no gradient flows to.
     """
-    roots = [roots] if isinstance(roots, Tensor) else list(roots)
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(r, False) for r in reversed(roots)]
+    stack = [roots] if isinstance(roots, Tensor) else list(roots)
+    seen = set(stack)
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-        elif id(node) not in visited:
-            visited.add(id(node))
-            stack.append((node, True))
-            stack.extend(
-                (p, False)
-                for p in reversed(node._parents)
-                if id(p) not in visited and (p.requires_grad or not needs_grad_only)
-            )
-    return order
+        for parent in stack.pop()._parents:
+            if parent not in seen and (parent.requires_grad or not needs_grad_only):
+                seen.add(parent)
+                stack.append(parent)
+    return sorted(seen, key=_creation_number)
