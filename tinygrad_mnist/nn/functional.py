@@ -1,0 +1,130 @@
+"""Functional forms of the losses (the loss modules call these), `one_hot`, and input conversion.
+
+Every loss checks shapes up front and names both: numpy would happily broadcast an (N, 10) output
+against (N,) labels into an (N, N) "loss" that trains nothing, so here that is an error instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinygrad_mnist.tensor import Tensor
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def as_tensor(x: Any, dtype: Any = None, *, where: str = "input") -> Tensor:
+    """`x` as a Tensor of `dtype` (if given). Data is converted; a Tensor that requires grad must
+    already have that dtype, since converting it would cut it off from its graph."""
+    if isinstance(x, Tensor):
+        if dtype is None or x.dtype == dtype:
+            return x
+        if x.requires_grad:
+            raise TypeError(
+                f"{where}: input dtype {x.dtype} does not match the parameters' dtype {np.dtype(dtype)}; "
+                "build the input (or the model) in the same dtype"
+            )
+        return Tensor(x.data, dtype=dtype)
+    array = np.asarray(x)
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"{where}: expected numeric data, got dtype {array.dtype}")
+    return Tensor(array, dtype=dtype)
+
+
+def _check_reduction(reduction: str, where: str) -> str:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{where}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
+
+
+def _reduce(per_element: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return per_element.mean()
+    if reduction == "sum":
+        return per_element.sum()
+    return per_element
+
+
+def _class_labels(target: Any, where: str) -> np.ndarray:
+    """Integer class labels as an ndarray (from an ndarray, integer Tensor or list); floats are refused."""
+    labels = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(
+            f"{where}: class labels must be integers, got dtype {labels.dtype} "
+            "(convert with labels.astype(np.int64) if they hold whole numbers)"
+        )
+    return labels
+
+
+def one_hot(labels: Any, num_classes: int, dtype: Any = np.float32) -> Tensor:
+    """One row per label with a 1 in that label's column: shape `labels.shape + (num_classes,)`."""
+    labels = _class_labels(labels, "one_hot")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer) or num_classes <= 0:
+        raise ValueError(f"one_hot: num_classes must be a positive int, got {num_classes!r}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"one_hot: labels must be in [0, {num_classes}), got values {labels.min()}..{labels.max()}"
+        )
+    encoded = (labels[..., None] == np.arange(num_classes)).astype(dtype)
+    return Tensor(encoded, dtype=dtype)
+
+
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean (or sum) of squared differences. `input` and `target` must have equal shapes.
+
+    `reduction="sum"` is the classic cost of backprop tutorials, `sum((output - onehot)**2)`. The target
+    is converted to the input's dtype unless it requires grad (then gradients flow into it too).
+    """
+    _check_reduction(reduction, "mse_loss")
+    input = as_tensor(input, where="mse_loss")
+    target = as_tensor(target, input.dtype, where="mse_loss target")
+    if input.shape != target.shape:
+        hint = ""
+        if target.ndim == input.ndim - 1:
+            hint = " (for class labels use one_hot(labels, num_classes) or CrossEntropyLoss)"
+        raise ValueError(
+            f"mse_loss: input shape {input.shape} and target shape {target.shape} must be equal; "
+            f"they are not broadcast{hint}"
+        )
+    return _reduce((input - target) ** 2, reduction)
+
+
+def cross_entropy(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy of logits (N, C) against integer labels (N,) (or class probabilities (N, C)).
+
+    Uses the engine's fused `Tensor.cross_entropy`, whose gradient is `(softmax - onehot) / N` for "mean":
+    cheaper and stabler than `log_softmax` followed by `nll_loss`, which computes the same value.
+    No gradient flows into the target.
+    """
+    _check_reduction(reduction, "cross_entropy")
+    input = as_tensor(input, where="cross_entropy")
+    target = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if target.dtype.kind == "f" and target.ndim == 2:
+        target = target.astype(input.dtype, copy=False)  # class probabilities
+    else:
+        target = _class_labels(target, "cross_entropy")
+    return input.cross_entropy(target, reduction=reduction)
+
+
+def nll_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood: `-input[i, target[i]]` averaged (or summed) over the batch.
+
+    `input` holds log-probabilities (N, C), e.g. from `log_softmax`; `target` integer labels (N,).
+    """
+    _check_reduction(reduction, "nll_loss")
+    input = as_tensor(input, where="nll_loss")
+    labels = _class_labels(target, "nll_loss")
+    if input.ndim != 2:
+        raise ValueError(f"nll_loss: input must be 2-D (batch, classes), got shape {input.shape}")
+    n, classes = input.shape
+    if labels.shape != (n,):
+        raise ValueError(
+            f"nll_loss: target shape {labels.shape} must be ({n},) for input shape {input.shape}"
+        )
+    if n and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(
+            f"nll_loss: labels must be in [0, {classes}), got values {labels.min()}..{labels.max()}"
+        )
+    return _reduce(-input[np.arange(n), labels], reduction)
