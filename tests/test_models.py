@@ -1,0 +1,74 @@
+"""The model registry: every named architecture builds with the documented sizes, seeds reproduce."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tinygrad_mnist import Tensor, nn
+from tinygrad_mnist.models import MODELS, build_model, mlp_from_sizes
+
+EXPECTED = {
+    "mlp": ([784, 256, 256, 10], nn.ReLU, 269_322),
+    "mlp-128": ([784, 128, 10], nn.ReLU, 101_770),
+    "sigmoid-24": ([784, 24, 10], nn.Sigmoid, 19_090),
+    "sigmoid-16-16": ([784, 16, 16, 10], nn.Sigmoid, 13_002),
+    "relu-10": ([784, 10, 10], nn.ReLU, 7_960),
+}
+
+
+def test_registry_lists_exactly_the_documented_models():
+    assert list(MODELS) == list(EXPECTED)
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_architecture(name):
+    sizes, activation, n_params = EXPECTED[name]
+    model = build_model(name)
+    assert isinstance(model, nn.Module)
+    params = dict(model.named_parameters())
+    assert sum(p.size for p in params.values()) == n_params
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        assert params[f"fc{i}.weight"].shape == (fan_out, fan_in)
+        assert params[f"fc{i}.bias"].shape == (fan_out,)
+    modules = dict(model.named_modules())
+    hidden = len(sizes) - 2
+    assert [type(modules[f"act{i}"]) for i in range(1, hidden + 1)] == [activation] * hidden
+    assert f"act{hidden + 1}" not in modules  # logits out: softmax is in the loss
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_forward_gives_logits_for_flat_and_square_images(name):
+    model = build_model(name)
+    images = np.random.default_rng(0).random((3, 28, 28), dtype=np.float32)
+    flat = model(Tensor(images.reshape(3, 784)))
+    square = model(Tensor(images))
+    assert flat.shape == (3, 10) and flat.dtype == np.float32
+    np.testing.assert_array_equal(flat.data, square.data)
+
+
+def test_seed_fixes_the_weights():
+    a, b, c = (
+        build_model("sigmoid-24", seed=3),
+        build_model("sigmoid-24", seed=3),
+        build_model("sigmoid-24", seed=4),
+    )
+    for (name, pa), (_, pb), (_, pc) in zip(a.named_parameters(), b.named_parameters(), c.named_parameters()):
+        np.testing.assert_array_equal(pa.data, pb.data, err_msg=name)
+        assert not np.array_equal(pa.data, pc.data), name
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown model 'mlp-9000'.*mlp, mlp-128, sigmoid-24"):
+        build_model("mlp-9000")
+
+
+def test_mlp_from_sizes_checks_its_arguments():
+    with pytest.raises(ValueError, match="layer sizes"):
+        mlp_from_sizes([784])
+    with pytest.raises(ValueError, match="layer sizes"):
+        mlp_from_sizes([784, 0, 10])
+    with pytest.raises(ValueError, match="activation"):
+        mlp_from_sizes([784, 10], "swish")
+    model = mlp_from_sizes([4, 3, 2], "sigmoid", seed=1)
+    assert model(Tensor(np.ones((5, 4), np.float32))).shape == (5, 2)

@@ -1,0 +1,86 @@
+"""The named MNIST architectures, so the command line, examples and docs all build the same networks.
+
+Every model takes images as (N, 28, 28) or (N, 784) and returns logits (N, 10): softmax lives in the
+loss (`nn.CrossEntropyLoss`), where it is fused and numerically stable. Layers are named ("fc1",
+"act1", ...) rather than numbered, so parameters read as "fc1.weight" in state dicts and graph pictures.
+
+| name           | layers (hidden activation)        | parameters |
+|----------------|-----------------------------------|-----------:|
+| mlp            | 784-256-256-10 (ReLU)             |    269,322 |
+| mlp-128        | 784-128-10 (ReLU)                 |    101,770 |
+| sigmoid-24     | 784-24-10 (sigmoid)               |     19,090 |
+| sigmoid-16-16  | 784-16-16-10 (sigmoid)            |     13,002 |
+| relu-10        | 784-10-10 (ReLU)                  |      7,960 |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from tinygrad_mnist import nn
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
+
+
+def mlp_from_sizes(sizes: Sequence[int], activation: str = "relu", seed: int = 0) -> nn.Sequential:
+    """Fully connected network `sizes[0] -> ... -> sizes[-1]`: flatten, then Linear layers with
+    `activation` between them (none after the last: it outputs logits). One seeded generator
+    draws every layer's weights in order, so `seed` alone fixes the model."""
+    if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in sizes):
+        raise ValueError(f"mlp_from_sizes: need at least two positive int layer sizes, got {list(sizes)}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"mlp_from_sizes: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
+        )
+    rng = np.random.default_rng(seed)
+    layers: dict[str, nn.Module] = {"flatten": nn.Flatten()}
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        layers[f"fc{i}"] = nn.Linear(fan_in, fan_out, rng=rng)
+        if i < len(sizes) - 1:
+            layers[f"act{i}"] = ACTIVATIONS[activation]()
+    return nn.Sequential(layers)
+
+
+def mlp(seed: int = 0) -> nn.Module:
+    """784-256-256-10 with ReLU: the default model, ~98% test accuracy."""
+    return mlp_from_sizes([784, 256, 256, 10], "relu", seed)
+
+
+def mlp_128(seed: int = 0) -> nn.Module:
+    """784-128-10 with ReLU: one hidden layer, small and fast."""
+    return mlp_from_sizes([784, 128, 10], "relu", seed)
+
+
+def sigmoid_24(seed: int = 0) -> nn.Module:
+    """784-24-10 with sigmoid: the classic textbook network."""
+    return mlp_from_sizes([784, 24, 10], "sigmoid", seed)
+
+
+def sigmoid_16_16(seed: int = 0) -> nn.Module:
+    """784-16-16-10 with sigmoid: two small sigmoid layers, where vanishing gradients show."""
+    return mlp_from_sizes([784, 16, 16, 10], "sigmoid", seed)
+
+
+def relu_10(seed: int = 0) -> nn.Module:
+    """784-10-10 with ReLU: tiny, to see every weight matter."""
+    return mlp_from_sizes([784, 10, 10], "relu", seed)
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "mlp": mlp,
+    "mlp-128": mlp_128,
+    "sigmoid-24": sigmoid_24,
+    "sigmoid-16-16": sigmoid_16_16,
+    "relu-10": relu_10,
+}
+
+
+def build_model(name: str, seed: int = 0) -> nn.Module:
+    """The model registered as `name`, with weights drawn from `seed`."""
+    try:
+        builder = MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
+    return builder(seed=seed)
