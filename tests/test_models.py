@@ -8,12 +8,13 @@ import pytest
 from tinygrad_mnist import Tensor, nn
 from tinygrad_mnist.models import MODELS, build_model, mlp_from_sizes
 
+# name: (layer sizes, activation, activation after the output layer too, parameter count)
 EXPECTED = {
-    "mlp": ([784, 256, 256, 10], nn.ReLU, 269_322),
-    "mlp-128": ([784, 128, 10], nn.ReLU, 101_770),
-    "sigmoid-24": ([784, 24, 10], nn.Sigmoid, 19_090),
-    "sigmoid-16-16": ([784, 16, 16, 10], nn.Sigmoid, 13_002),
-    "relu-10": ([784, 10, 10], nn.ReLU, 7_960),
+    "mlp": ([784, 256, 256, 10], nn.ReLU, False, 269_322),
+    "mlp-128": ([784, 128, 10], nn.ReLU, False, 101_770),
+    "sigmoid-24": ([784, 24, 10], nn.Sigmoid, True, 19_090),
+    "sigmoid-16-16": ([784, 16, 16, 10], nn.Sigmoid, True, 13_002),
+    "relu-10": ([784, 10, 10], nn.ReLU, False, 7_960),
 }
 
 
@@ -23,7 +24,7 @@ def test_registry_lists_exactly_the_documented_models():
 
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_architecture(name):
-    sizes, activation, n_params = EXPECTED[name]
+    sizes, activation, activate_output, n_params = EXPECTED[name]
     model = build_model(name)
     assert isinstance(model, nn.Module)
     params = dict(model.named_parameters())
@@ -32,9 +33,14 @@ def test_architecture(name):
         assert params[f"fc{i}.weight"].shape == (fan_out, fan_in)
         assert params[f"fc{i}.bias"].shape == (fan_out,)
     modules = dict(model.named_modules())
-    hidden = len(sizes) - 2
-    assert [type(modules[f"act{i}"]) for i in range(1, hidden + 1)] == [activation] * hidden
-    assert f"act{hidden + 1}" not in modules  # logits out: softmax is in the loss
+    n_act = len(sizes) - 2 + activate_output
+    assert [type(modules[f"act{i}"]) for i in range(1, n_act + 1)] == [activation] * n_act
+    assert f"act{n_act + 1}" not in modules
+    out = model(Tensor(np.full((2, 784), 3.0, np.float32))).data
+    if activate_output:
+        assert ((out > 0) & (out < 1)).all()  # sigmoid activations
+    else:
+        assert out.min() < 0  # logits: softmax is in the loss
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
@@ -72,3 +78,6 @@ def test_mlp_from_sizes_checks_its_arguments():
         mlp_from_sizes([784, 10], "swish")
     model = mlp_from_sizes([4, 3, 2], "sigmoid", seed=1)
     assert model(Tensor(np.ones((5, 4), np.float32))).shape == (5, 2)
+    assert [name for name, _ in model.named_children()] == ["flatten", "fc1", "act1", "fc2"]
+    activated = mlp_from_sizes([4, 3, 2], "sigmoid", seed=1, activate_output=True)
+    assert [name for name, _ in activated.named_children()][-1] == "act2"

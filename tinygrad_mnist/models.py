@@ -1,16 +1,19 @@
 """The named MNIST architectures, so the command line, examples and docs all build the same networks.
 
-Every model takes images as (N, 28, 28) or (N, 784) and returns logits (N, 10): softmax lives in the
-loss (`nn.CrossEntropyLoss`), where it is fused and numerically stable. Layers are named ("fc1",
-"act1", ...) rather than numbered, so parameters read as "fc1.weight" in state dicts and graph pictures.
+Every model takes images as (N, 28, 28) or (N, 784) and returns (N, 10). The ReLU models return
+logits: softmax lives in the loss (`nn.CrossEntropyLoss`), where it is fused and numerically stable.
+The two classic sigmoid networks are sigmoid everywhere, output layer included, as in the textbook
+derivations they reproduce: their outputs are activations in (0, 1) for a squared-error cost against
+one-hot labels. Layers are named ("fc1", "act1", ...) rather than numbered, so parameters read as
+"fc1.weight" in state dicts and graph pictures.
 
-| name           | layers (hidden activation)        | parameters |
-|----------------|-----------------------------------|-----------:|
-| mlp            | 784-256-256-10 (ReLU)             |    269,322 |
-| mlp-128        | 784-128-10 (ReLU)                 |    101,770 |
-| sigmoid-24     | 784-24-10 (sigmoid)               |     19,090 |
-| sigmoid-16-16  | 784-16-16-10 (sigmoid)            |     13,002 |
-| relu-10        | 784-10-10 (ReLU)                  |      7,960 |
+| name           | layers, activation                | output              | parameters |
+|----------------|-----------------------------------|---------------------|-----------:|
+| mlp            | 784-256-256-10, ReLU              | logits              |    269,322 |
+| mlp-128        | 784-128-10, ReLU                  | logits              |    101,770 |
+| sigmoid-24     | 784-24-10, sigmoid                | sigmoid activations |     19,090 |
+| sigmoid-16-16  | 784-16-16-10, sigmoid             | sigmoid activations |     13,002 |
+| relu-10        | 784-10-10, ReLU                   | logits              |      7,960 |
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ from tinygrad_mnist import nn
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
 
 
-def mlp_from_sizes(sizes: Sequence[int], activation: str = "relu", seed: int = 0) -> nn.Sequential:
+def mlp_from_sizes(
+    sizes: Sequence[int], activation: str = "relu", seed: int = 0, activate_output: bool = False
+) -> nn.Sequential:
     """Fully connected network `sizes[0] -> ... -> sizes[-1]`: flatten, then Linear layers with
-    `activation` between them (none after the last: it outputs logits). One seeded generator
-    draws every layer's weights in order, so `seed` alone fixes the model."""
+    `activation` between them, and after the last one too if `activate_output` (otherwise it
+    outputs logits). One seeded generator draws every layer's weights in order, so `seed` alone
+    fixes the model."""
     if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in sizes):
         raise ValueError(f"mlp_from_sizes: need at least two positive int layer sizes, got {list(sizes)}")
     if activation not in ACTIVATIONS:
@@ -38,7 +44,7 @@ def mlp_from_sizes(sizes: Sequence[int], activation: str = "relu", seed: int = 0
     layers: dict[str, nn.Module] = {"flatten": nn.Flatten()}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         layers[f"fc{i}"] = nn.Linear(fan_in, fan_out, rng=rng)
-        if i < len(sizes) - 1:
+        if i < len(sizes) - 1 or activate_output:
             layers[f"act{i}"] = ACTIVATIONS[activation]()
     return nn.Sequential(layers)
 
@@ -54,13 +60,13 @@ def mlp_128(seed: int = 0) -> nn.Module:
 
 
 def sigmoid_24(seed: int = 0) -> nn.Module:
-    """784-24-10 with sigmoid: the classic textbook network."""
-    return mlp_from_sizes([784, 24, 10], "sigmoid", seed)
+    """784-24-10, sigmoid everywhere (output too): the classic textbook network."""
+    return mlp_from_sizes([784, 24, 10], "sigmoid", seed, activate_output=True)
 
 
 def sigmoid_16_16(seed: int = 0) -> nn.Module:
-    """784-16-16-10 with sigmoid: two small sigmoid layers, where vanishing gradients show."""
-    return mlp_from_sizes([784, 16, 16, 10], "sigmoid", seed)
+    """784-16-16-10, sigmoid everywhere (output too): two small hidden layers, as in Nielsen's book."""
+    return mlp_from_sizes([784, 16, 16, 10], "sigmoid", seed, activate_output=True)
 
 
 def relu_10(seed: int = 0) -> nn.Module:
