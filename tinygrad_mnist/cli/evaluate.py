@@ -1,0 +1,60 @@
+"""`tinygrad-mnist eval`: load a checkpoint written by `train --save` and report its test accuracy."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from tinygrad_mnist.checkpoint import load_into
+from tinygrad_mnist.cli.main import CLIError
+from tinygrad_mnist.cli.train import add_data_arguments
+from tinygrad_mnist.models import build_model
+from tinygrad_mnist.recipes import make_loss, mnist_arrays
+from tinygrad_mnist.train import evaluate
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate a saved checkpoint on the MNIST test set",
+        description="Load a checkpoint written by `tinygrad-mnist train --save` and print its test loss and accuracy.",
+    )
+    parser.add_argument(
+        "--checkpoint", required=True, metavar="PATH", help="the .npz file written by train --save"
+    )
+    parser.add_argument(
+        "--test-batch-size", type=int, default=1000, metavar="N", help="evaluation batch size"
+    )
+    parser.add_argument("--test-size", type=int, metavar="N", help="evaluate on the first N test images only")
+    add_data_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def load_trained_model(path: str) -> tuple[Any, dict[str, Any]]:
+    """Rebuild the model a checkpoint was trained as (its metadata names it) and load its weights."""
+    from tinygrad_mnist.checkpoint import load
+
+    metadata = load(path).metadata
+    name = metadata.get("model")
+    if not isinstance(name, str):
+        raise CLIError(
+            f"{path}: checkpoint has no model name in its metadata; was it written by `tinygrad-mnist train --save`?"
+        )
+    model = build_model(name)
+    load_into(model, path)
+    model.eval()
+    return model, metadata
+
+
+def run(args: argparse.Namespace) -> int:
+    model, metadata = load_trained_model(args.checkpoint)
+    _, _, x_test, y_test = mnist_arrays(
+        args.data_dir, train_size=1, test_size=args.test_size, download=not args.no_download
+    )
+    loss, accuracy = evaluate(
+        model, x_test, y_test, make_loss(metadata.get("loss", "cross_entropy")), args.test_batch_size
+    )
+    print(
+        f"{args.checkpoint}: model {metadata['model']}, test loss {loss:.4f}, test accuracy {accuracy:.2%} on {len(y_test)} images"
+    )
+    return 0

@@ -1,0 +1,128 @@
+"""`tinygrad-mnist train`: train a named model on MNIST with its recipe, report test accuracy, save it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from tinygrad_mnist import nn
+from tinygrad_mnist.cli.main import CLIError
+from tinygrad_mnist.models import MODELS, build_model
+from tinygrad_mnist.recipes import RECIPES, get_recipe, make_loss, make_optimizer, mnist_arrays
+from tinygrad_mnist.train import TrainingDiverged, fit
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data-dir / --no-download, shared by every command that reads MNIST."""
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder with the four MNIST files (default: $TINYGRAD_MNIST_DATA, then ~/.cache/tinygrad_mnist/mnist)",
+    )
+    parser.add_argument(
+        "--no-download", action="store_true", help="fail instead of downloading missing files"
+    )
+
+
+def add_parser(subparsers: Any) -> None:
+    models = "\n".join(f"  {name:<14} {recipe.description}" for name, recipe in RECIPES.items())
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model on MNIST and report its test accuracy",
+        description="Train a model on MNIST (downloaded on first use), printing one line per epoch, "
+        "then report test accuracy and optionally save a checkpoint. Unset options take the model's "
+        f"recipe defaults.\n\nmodels:\n{models}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--model", default="mlp", choices=list(MODELS), help="architecture and recipe (default: mlp)"
+    )
+    parser.add_argument("--epochs", type=int, metavar="N", help="passes over the training set")
+    parser.add_argument("--lr", type=float, metavar="LR", help="learning rate")
+    parser.add_argument(
+        "--batch-size", type=int, metavar="N", help="training batch size (1 = per-sample SGD)"
+    )
+    parser.add_argument("--test-batch-size", type=int, metavar="N", help="evaluation batch size")
+    parser.add_argument("--momentum", type=float, metavar="M", help="SGD momentum")
+    parser.add_argument("--optimizer", choices=["sgd", "adam"], help="optimiser")
+    parser.add_argument(
+        "--seed", type=int, default=1, help="seed for the weights and the batch order (default: 1)"
+    )
+    parser.add_argument("--train-size", type=int, metavar="N", help="train on the first N images only")
+    parser.add_argument("--test-size", type=int, metavar="N", help="evaluate on the first N test images only")
+    add_data_arguments(parser)
+    parser.add_argument("--save", metavar="PATH", help="write the trained model to this .npz checkpoint")
+    parser.add_argument(
+        "--save-best", metavar="PATH", help="write the epoch with the best test accuracy here"
+    )
+    parser.add_argument(
+        "--history", metavar="PATH", help="write per-epoch results to this .json or .csv file"
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (it is off anyway when not a terminal)"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    recipe = get_recipe(args.model)
+    settings = {
+        "epochs": args.epochs or recipe.epochs,
+        "lr": recipe.lr if args.lr is None else args.lr,
+        "batch_size": args.batch_size or recipe.batch_size,
+        "optimizer": args.optimizer or recipe.optimizer,
+        "momentum": recipe.momentum if args.momentum is None else args.momentum,
+        "train_size": args.train_size or recipe.train_size,
+    }
+    for name in ("epochs", "batch_size", "train_size"):
+        if settings[name] < 1:
+            raise CLIError(f"--{name.replace('_', '-')} must be at least 1, got {settings[name]}")
+    x_train, y_train, x_test, y_test = mnist_arrays(
+        args.data_dir, settings["train_size"], args.test_size, download=not args.no_download
+    )
+    nn.manual_seed(args.seed)
+    model = build_model(args.model, seed=args.seed)
+    optimizer = make_optimizer(
+        settings["optimizer"], model.parameters(), settings["lr"], settings["momentum"]
+    )
+    momentum = (
+        f", momentum {settings['momentum']:g}"
+        if settings["optimizer"] == "sgd" and settings["momentum"]
+        else ""
+    )
+    print(
+        f"training {args.model} ({recipe.description}) on {len(y_train)} images: "
+        f"{settings['optimizer']} lr {settings['lr']:g}{momentum}, batch {settings['batch_size']}, "
+        f"{settings['epochs']} epochs, seed {args.seed}"
+    )
+    metadata = {"model": args.model, "loss": recipe.loss, "seed": args.seed, **settings}
+    try:
+        history = fit(
+            model,
+            optimizer,
+            make_loss(recipe.loss),
+            x_train,
+            y_train,
+            epochs=settings["epochs"],
+            batch_size=settings["batch_size"],
+            seed=args.seed,
+            test=(x_test, y_test),
+            eval_batch_size=args.test_batch_size or 1000,
+            progress=False if args.no_progress else None,
+            checkpoint=args.save,
+            best_checkpoint=args.save_best,
+            history_path=args.history,
+            metadata=metadata,
+            log_every=recipe.log_every if args.epochs is None else 1,
+        )
+    except TrainingDiverged as err:
+        raise CLIError(str(err)) from None
+    final = history[-1]
+    total = sum(e.seconds for e in history.epochs)
+    print(
+        f"test accuracy {final.test_accuracy:.2%} on {len(y_test)} images after {len(history)} epochs ({total:.1f} s training)"
+    )
+    for what, path in (("model", args.save), ("best model", args.save_best), ("history", args.history)):
+        if path:
+            print(f"saved {what} to {path}")
+    return 0

@@ -1,0 +1,132 @@
+"""How each named model is trained by default: its loss, optimiser, learning rate, batch size and data.
+
+The classic networks come with the recipes of the derivations they reproduce, so `tinygrad-mnist train
+--model sigmoid-24` is the per-sample squared-error set-up, not a modern one with a classic name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinygrad_mnist import optim
+from tinygrad_mnist.data import load_mnist, preprocess
+from tinygrad_mnist.nn import functional as F
+from tinygrad_mnist.tensor import Tensor
+from tinygrad_mnist.train import LossFn
+
+
+def squared_error(out: Tensor, labels: np.ndarray) -> Tensor:
+    """The classic cost `C = sum_k (a_k - y_k)^2` with one-hot y, averaged over the batch.
+
+    With batch size 1 (per-sample SGD, the classic set-up) this is exactly C of that one sample.
+    """
+    target = F.one_hot(labels, out.shape[1], dtype=out.dtype)
+    return F.mse_loss(out, target, reduction="sum") * (1.0 / len(labels))
+
+
+def quadratic_cost(out: Tensor, labels: np.ndarray) -> Tensor:
+    """The quadratic cost `1/(2m) sum_x ||a(x) - y(x)||^2` of mini-batch SGD write-ups (Nielsen's)."""
+    return squared_error(out, labels) * 0.5
+
+
+def cross_entropy(out: Tensor, labels: np.ndarray) -> Tensor:
+    """Softmax + cross-entropy of logits, mean over the batch (fused: its gradient is softmax - onehot)."""
+    return F.cross_entropy(out, labels)
+
+
+LOSSES: dict[str, LossFn] = {
+    "cross_entropy": cross_entropy,
+    "squared_error": squared_error,
+    "quadratic_cost": quadratic_cost,
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Default training settings of one named model (every field can be overridden on the command line)."""
+
+    loss: str
+    lr: float
+    batch_size: int
+    epochs: int
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+    train_size: int = 60_000  # the first N training images; the classic set-ups use 50,000
+    log_every: int = 1  # evaluate and print every N epochs (full-batch runs have hundreds)
+    description: str = ""
+
+
+RECIPES: dict[str, Recipe] = {
+    "mlp": Recipe(
+        "cross_entropy", lr=0.05, batch_size=128, epochs=10, momentum=0.9,
+        description="784-256-256-10 ReLU, cross-entropy, SGD with momentum 0.9",
+    ),
+    "mlp-128": Recipe(
+        "cross_entropy", lr=0.1, batch_size=128, epochs=5, momentum=0.9,
+        description="784-128-10 ReLU, cross-entropy, SGD with momentum 0.9",
+    ),
+    "sigmoid-24": Recipe(
+        "squared_error", lr=0.01, batch_size=1, epochs=3, train_size=50_000,
+        description="784-24-10 sigmoid everywhere, cost sum((out - onehot)^2), per-sample SGD",
+    ),
+    "sigmoid-16-16": Recipe(
+        "quadratic_cost", lr=3.0, batch_size=10, epochs=3, train_size=50_000,
+        description="784-16-16-10 sigmoid, quadratic cost 1/(2m) sum ||a - y||^2, mini-batch SGD",
+    ),
+    "relu-10": Recipe(
+        "cross_entropy", lr=0.1, batch_size=50_000, epochs=500, train_size=50_000, log_every=50,
+        description="784-10-10 ReLU then softmax, cross-entropy, full-batch gradient descent",
+    ),
+}  # fmt: skip
+
+
+def get_recipe(model: str) -> Recipe:
+    try:
+        return RECIPES[model]
+    except KeyError:
+        raise ValueError(f"unknown model {model!r}; known models: {', '.join(RECIPES)}") from None
+
+
+def make_optimizer(name: str, params: Iterable[Tensor], lr: float, momentum: float = 0.0) -> optim.Optimizer:
+    """`sgd` (with optional momentum) or `adam`, by name: what the command line's --optimizer picks."""
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=momentum)
+    if name == "adam":
+        return optim.Adam(params, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}; choose 'sgd' or 'adam'")
+
+
+def make_loss(name: str) -> LossFn:
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; known losses: {', '.join(LOSSES)}") from None
+
+
+def mnist_arrays(
+    data_dir: str | os.PathLike[str] | None = None,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    download: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST as float32 rows of 784 pixels in [0, 1] with int64 labels: (x_train, y_train, x_test, y_test).
+
+    `train_size` keeps the first N training images (the classic set-ups train on 50,000 and keep the
+    last 10,000 for validation); `test_size` the first N test images (for quick runs).
+    """
+    mnist = load_mnist(data_dir, download=download)
+    n_train = len(mnist.train_labels) if train_size is None else train_size
+    n_test = len(mnist.test_labels) if test_size is None else test_size
+    for name, n, available in (
+        ("train", n_train, len(mnist.train_labels)),
+        ("test", n_test, len(mnist.test_labels)),
+    ):
+        if not 1 <= n <= available:
+            raise ValueError(f"{name} size must be between 1 and {available}, got {n}")
+    x_train = preprocess(mnist.train_images[:n_train], normalize=False, flatten=True)
+    x_test = preprocess(mnist.test_images[:n_test], normalize=False, flatten=True)
+    return x_train, mnist.train_labels[:n_train], x_test, mnist.test_labels[:n_test]

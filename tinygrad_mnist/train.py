@@ -1,0 +1,273 @@
+"""The training loop shared by the command line and the examples: `fit`, `evaluate` and the `History`.
+
+One loop for everyone, so the examples show the same steps a learner writes by hand (forward, loss,
+zero_grad, backward, step) and every run reports the same numbers the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from tinygrad_mnist.data.loader import DataLoader
+from tinygrad_mnist.tensor import Tensor, no_grad
+
+LossFn = Callable[[Tensor, np.ndarray], Tensor]
+"""loss_fn(model_output, integer_labels) -> the batch's mean loss per sample, as a scalar Tensor.
+
+A mean (not a sum) keeps train and test losses comparable whatever the batch sizes; squared-error
+losses turn the labels into one-hot targets inside (see `recipes.squared_error`)."""
+
+
+class Optimizer(Protocol):
+    def zero_grad(self) -> None: ...
+    def step(self) -> None: ...
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: stopping beats training on garbage."""
+
+
+@dataclass
+class EpochResult:
+    """One line of the history: what an epoch cost and how well the model did after it."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    test_loss: float | None
+    test_accuracy: float | None
+    seconds: float
+
+
+@dataclass
+class History:
+    """Per-epoch results as data: plot them, compare runs, or write them to JSON/CSV."""
+
+    epochs: list[EpochResult] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def __getitem__(self, index: int) -> EpochResult:
+        return self.epochs[index]
+
+    def column(self, name: str) -> list[Any]:
+        return [getattr(e, name) for e in self.epochs]
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write `.json` (a list of epoch records) or `.csv` (one row per epoch), atomically."""
+        path = Path(path)
+        rows = [asdict(e) for e in self.epochs]
+        if path.suffix == ".json":
+            text = json.dumps(rows, indent=2) + "\n"
+        elif path.suffix == ".csv":
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(EpochResult)])
+            writer.writeheader()
+            writer.writerows(rows)
+            text = buffer.getvalue()
+        else:
+            raise ValueError(f"history file {path} must end in .json or .csv")
+        _atomic_write_text(path, text)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> History:
+        path = Path(path)
+        try:
+            if path.suffix == ".json":
+                rows = json.loads(path.read_text())
+            elif path.suffix == ".csv":
+                rows = [
+                    {k: (None if v == "" else float(v)) for k, v in row.items()}
+                    for row in csv.DictReader(path.read_text().splitlines())
+                ]
+            else:
+                raise ValueError(f"history file {path} must end in .json or .csv")
+            return cls([EpochResult(**{**row, "epoch": int(row["epoch"])}) for row in rows])
+        except (KeyError, TypeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path} is not a training history written by tinygrad_mnist: {err}") from None
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _check_data(x: np.ndarray, y: np.ndarray, what: str) -> None:
+    if len(x) != len(y):
+        raise ValueError(f"{what}: {len(x)} inputs but {len(y)} labels (shapes {x.shape} and {y.shape})")
+    if len(x) == 0:
+        raise ValueError(f"{what}: no samples")
+
+
+@no_grad()
+def evaluate(
+    model: Callable[[Tensor], Tensor],
+    x: np.ndarray,
+    y: np.ndarray,
+    loss_fn: LossFn | None = None,
+    batch_size: int = 1000,
+) -> tuple[float | None, float]:
+    """Mean loss per sample (None without `loss_fn`) and accuracy over (x, y), under no_grad."""
+    _check_data(x, y, "evaluate")
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    total_loss, correct = 0.0, 0
+    try:
+        for xb, yb in DataLoader(x, y, batch_size):
+            out = model(Tensor(xb))
+            if loss_fn is not None:
+                total_loss += float(loss_fn(out, yb).data) * len(yb)
+            correct += int((out.data.argmax(axis=1) == yb).sum())
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train()
+    return (total_loss / len(y) if loss_fn is not None else None), correct / len(y)
+
+
+def _progress_enabled(progress: bool | None) -> bool:
+    return sys.stderr.isatty() if progress is None else progress
+
+
+def fit(
+    model: Any,
+    optimizer: Optimizer,
+    loss_fn: LossFn,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    epochs: int = 1,
+    batch_size: int = 64,
+    shuffle: bool = True,
+    seed: int | None = 0,
+    test: tuple[np.ndarray, np.ndarray] | None = None,
+    eval_batch_size: int = 1000,
+    progress: bool | None = None,
+    log: Callable[[str], None] | None = print,
+    checkpoint: str | os.PathLike[str] | None = None,
+    best_checkpoint: str | os.PathLike[str] | None = None,
+    history_path: str | os.PathLike[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    log_every: int = 1,
+) -> History:
+    """Train `model` for `epochs` passes over (x_train, y_train) and return the per-epoch `History`.
+
+    Each step is the textbook one: forward, loss, `zero_grad`, `backward`, `step`. Batches come from a
+    `DataLoader` shuffled by `seed`, so the same seed gives the same run. After each epoch the test set
+    (if given) is evaluated under no_grad in batches of `eval_batch_size`, one summary line goes to `log`,
+    and the history is written to `history_path`. `checkpoint` is saved at the end and `best_checkpoint`
+    whenever test accuracy improves. With `log_every=k` the test set is evaluated and a line printed only
+    every k epochs and after the last (full-batch runs have hundreds of one-step epochs). The progress bar shows itself only on a terminal unless
+    `progress` says otherwise. A NaN or infinite loss raises `TrainingDiverged` naming the epoch and batch.
+    """
+    _check_data(x_train, y_train, "fit")
+    if epochs < 1 or log_every < 1:
+        raise ValueError(f"epochs and log_every must be at least 1, got {epochs} and {log_every}")
+    loader = DataLoader(x_train, y_train, batch_size, shuffle=shuffle, seed=seed)
+    history, best_accuracy = History(), -1.0
+    show_bar = _progress_enabled(progress)
+    for epoch in range(1, epochs + 1):
+        if hasattr(model, "train"):
+            model.train()
+        start = time.perf_counter()
+        total_loss, correct, seen = 0.0, 0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch}/{epochs}", disable=not show_bar, leave=False, unit="batch")
+        for step, (xb, yb) in enumerate(bar, start=1):
+            out = model(Tensor(xb))
+            loss = loss_fn(out, yb)
+            value = float(loss.data)
+            if not math.isfinite(value):
+                raise TrainingDiverged(_diverged_message(value, epoch, step, len(loader), optimizer))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total_loss += value * len(yb)
+            correct += int((out.data.argmax(axis=1) == yb).sum())
+            seen += len(yb)
+            if show_bar and step % 20 == 0:
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}", refresh=False)
+        bar.close()
+        seconds = time.perf_counter() - start
+        report = epoch % log_every == 0 or epoch == epochs
+        test_loss, test_accuracy = None, None
+        if test is not None and report:
+            test_loss, test_accuracy = evaluate(model, *test, loss_fn, eval_batch_size)
+        if test_loss is not None and not math.isfinite(test_loss):
+            raise TrainingDiverged(
+                _diverged_message(test_loss, epoch, len(loader), len(loader), optimizer, "test ")
+            )
+        result = EpochResult(epoch, total_loss / seen, correct / seen, test_loss, test_accuracy, seconds)
+        history.epochs.append(result)
+        if log is not None and report:
+            log(format_epoch(result, epochs))
+        if history_path is not None:
+            history.save(history_path)
+        if best_checkpoint is not None and test_accuracy is not None and test_accuracy > best_accuracy:
+            best_accuracy = test_accuracy
+            _save(model, best_checkpoint, metadata, result)
+    if checkpoint is not None:
+        _save(model, checkpoint, metadata, history[-1])
+    return history
+
+
+def _save(
+    model: Any, path: str | os.PathLike[str], metadata: dict[str, Any] | None, result: EpochResult
+) -> None:
+    from tinygrad_mnist.checkpoint import save  # checkpoints sit beside nn; imported only when used
+
+    save(
+        model,
+        path,
+        metadata={**(metadata or {}), "epoch": result.epoch, "test_accuracy": result.test_accuracy},
+    )
+
+
+def _diverged_message(
+    value: float, epoch: int, step: int, steps: int, optimizer: Any, where: str = ""
+) -> str:
+    groups = getattr(optimizer, "param_groups", None)
+    lr = groups[0].get("lr") if groups else getattr(optimizer, "lr", None)
+    hint = (
+        f"the learning rate ({lr:g}) is probably too high"
+        if lr is not None
+        else "the learning rate may be too high"
+    )
+    return (
+        f"{where}loss became {value} at epoch {epoch}, batch {step}/{steps}; training stopped. "
+        f"Likely cause: {hint}: try a smaller --lr (e.g. 10x smaller)."
+    )
+
+
+def format_epoch(result: EpochResult, epochs: int) -> str:
+    """One summary line: train loss/accuracy, test loss/accuracy, seconds."""
+    line = (
+        f"epoch {result.epoch:>{len(str(epochs))}}/{epochs}  "
+        f"train loss {result.train_loss:.4f}  acc {result.train_accuracy:6.2%}"
+    )
+    if result.test_accuracy is not None:
+        test_loss = "n/a" if result.test_loss is None else f"{result.test_loss:.4f}"
+        line += f"  |  test loss {test_loss}  acc {result.test_accuracy:6.2%}"
+    return line + f"  |  {result.seconds:.1f} s"
