@@ -44,7 +44,7 @@ KIND_STYLE: dict[str, dict[str, str]] = {
 CLUSTER_STYLE = {"style": "rounded,dashed", "color": "#b35900", "fontcolor": "#b35900", "fontname": FONT}
 KIND_LABELS = {
     "input": "input / constant",
-    "parameter": "parameter",
+    "parameter": "parameter (requires grad)",
     "intermediate": "intermediate",
     "output": "output",
     "op": "op",
