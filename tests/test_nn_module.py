@@ -241,3 +241,15 @@ def test_sequential_indexing_slicing_iteration_and_append():
         nn.Sequential(nn.ReLU(), lambda x: x)
     named = nn.Sequential({"hidden": nn.Linear(2, 2), "act": nn.Tanh()})
     assert [name for name, _ in named.named_parameters()] == ["hidden.weight", "hidden.bias"]
+
+
+def test_deepcopy_gives_an_independent_model():
+    import copy
+
+    model = MLP(rng=0)
+    clone = copy.deepcopy(model)
+    assert [n for n, _ in clone.named_parameters()] == [n for n, _ in model.named_parameters()]
+    x = np.ones((2, 12))
+    np.testing.assert_array_equal(clone(x).data, model(x).data)
+    model.layers[1].weight.data += 1.0
+    assert not np.array_equal(clone(x).data, model(x).data)
