@@ -28,6 +28,8 @@ from tinygrad_mnist.viz import (
 )
 from tinygrad_mnist.viz.style import GradScale, auto_grad_range
 
+# what gradient annotations look like: "grad [..]", "grad 1", "grad: mean |g| ..", the scale, line widths
+GRAD_MARKS = re.compile(r"grad(:| \[| -?\d)|mean \|grad\||penwidth")
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed")
 
 
@@ -47,7 +49,7 @@ def edges(graph: graphviz.Digraph) -> list[tuple[str, str]]:
 
 
 def op_label(attrs: str) -> str:
-    return re.search(r"label=<<B>(.*?)</B>>", attrs).group(1)
+    return re.search(r"label=<<B>(.*?)</B>", attrs).group(1)
 
 
 def tensor_name(attrs: str) -> str | None:
@@ -172,6 +174,25 @@ def test_unrecorded_op_is_drawn_as_a_constant():
     assert sorted(op_label(v) for k, v in nodes(graph).items() if k.startswith("op")) == ["mul", "sum"]
 
 
+def test_scalar_constants_are_written_into_their_op():
+    x = Tensor([1.0, 2.0], requires_grad=True, name="x")
+    half = Tensor(0.5, name="half")
+    y = ((x * 2 - 1) * half + (1 - x)).sum()
+    graph = draw_graph(y)
+    found = nodes(graph)
+    ops = sorted(op_label(v) for k, v in found.items() if k.startswith("op"))
+    assert ops == ["add", "mul", "mul", "sub", "sub", "sum"]
+    assert (
+        "mul</B>(·, 2)" in graph.source
+        and "sub</B>(·, 1)" in graph.source
+        and "sub</B>(1, ·)" in graph.source
+    )
+    names = [tensor_name(v) for k, v in found.items() if k.startswith("t")]
+    assert names.count("half") == 1  # a named constant stays a node
+    assert len(names) == 2 + 6  # x, half and the six op results: no nodes for 2, 1 and 1
+    assert all(a in found and b in found for a, b in edges(graph))
+
+
 def test_several_roots_are_all_outputs():
     x = Tensor([1.0, 2.0], requires_grad=True)
     graph = draw_graph([x.sum(), (x * 2).mean()])
@@ -205,15 +226,16 @@ def test_rankdir(expression, rankdir):
 def test_gradient_annotations_only_after_backward(expression):
     *_, y = expression
     before = draw_graph(y).source
-    assert not re.search(r"\bgrad\b", before) and "penwidth" not in before
+    assert not GRAD_MARKS.search(before)
     backward_for_drawing(y)
     after = draw_graph(y)
+    assert GRAD_MARKS.search(after.source)
     assert "grad [4., 5., 6.]" in after.source  # d y / d a = b
     assert "grad [1., 2., 3.]" in after.source  # d y / d b = a
     assert "grad [1., 1., 1.]" in after.source  # the intermediates were retained
     assert "mean |grad|" in after.source  # the scale in the legend
     assert "penwidth" in after.source
-    assert not re.search(r"\bgrad\b", draw_graph(y, show_grads=False).source)
+    assert not GRAD_MARKS.search(draw_graph(y, show_grads=False).source)
 
 
 def test_retain_all_grads_marks_every_intermediate(expression):

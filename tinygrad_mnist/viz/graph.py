@@ -87,7 +87,8 @@ def draw_graph(
     groups = group_by_module(roots, module, params) if names else {}
     notes: list[str] = []
 
-    n_flat = len(tensors) + sum(1 for t in tensors if t.parents)
+    inlined = _inlined_scalars(tensors, {id(r) for r in roots}, names)
+    n_flat = len(tensors) - len(inlined) + sum(1 for t in tensors if t.parents)
     mode = {None: "flat", False: "flat", True: "module", "module": "module", "cluster": "cluster"}[collapse]
     if collapse is None and n_flat > max_nodes and groups:
         mode = "module"
@@ -102,7 +103,7 @@ def draw_graph(
         notes.append("grey: gradient not kept (use backward_for_drawing)")
 
     builder = _Builder(roots, names, groups, module_types(module), show_values, value_limit, scale, mags)
-    picture = builder.build(tensors, mode)
+    picture = builder.build(tensors, mode, inlined)
     if len(picture.nodes) > max_nodes:
         hidden = _trim(picture, max_nodes)
         notes.append(
@@ -110,6 +111,34 @@ def draw_graph(
             "raise it, or collapse modules with module= and collapse=True)"
         )
     return _to_digraph(picture, rankdir, legend, scale, notes, title, types=module_types(module))
+
+
+def _inlined_scalars(tensors: list[Tensor], root_ids: set[int], names: dict[int, str]) -> set[int]:
+    """Unnamed scalar constants (the 2 in `x * 2`): written into their op's label, not drawn as nodes."""
+    return {
+        id(t)
+        for t in tensors
+        if t.op is None
+        and not t.requires_grad
+        and t.size == 1
+        and not t.name
+        and id(t) not in root_ids
+        and id(t) not in names
+    }
+
+
+def _op_label(t: Tensor, inlined: set[int]) -> str:
+    """The op's name, with inlined constants as arguments: `mul(·, 0.25)`, `sub(1, ·)`."""
+    label = f"<B>{style.esc(t.op)}</B>"
+    if any(id(p) in inlined for p in t.parents):
+        args = [_scalar_text(p.data) if id(p) in inlined else "·" for p in t.parents]
+        label += style.esc(f"({', '.join(args)})")
+    return f"<{label}>"
+
+
+def _scalar_text(data: np.ndarray) -> str:
+    value = data.reshape(()).item()
+    return style.fmt(value) if isinstance(value, float) else str(value)
 
 
 def _check_not_released(tensors: list[Tensor]) -> None:
@@ -190,8 +219,9 @@ class _Builder:
             self.pic.cluster_of[node_id] = cluster
 
     # -- whole graph
-    def build(self, tensors: list[Tensor], mode: str) -> _Picture:
+    def build(self, tensors: list[Tensor], mode: str, inlined: set[int]) -> _Picture:
         index = {id(t): i for i, t in enumerate(tensors)}
+        self.inlined = inlined
         consumers: dict[int, list[Tensor]] = {}
         for t in tensors:
             for p in t.parents:
@@ -202,7 +232,7 @@ class _Builder:
             module_nodes = self._module_nodes(tensors)
 
         for i, t in enumerate(tensors):
-            if id(t) in hidden:
+            if id(t) in hidden or id(t) in inlined:
                 continue
             cluster = self._cluster_of(t) if mode == "cluster" else None
             self.tensor_node(f"t{i}", t)
@@ -216,10 +246,11 @@ class _Builder:
                 self._module_edges(t, i, group, module_nodes[group], index, hidden)
                 continue
             op_id = f"op{i}"
-            attrs = dict(style.KIND_STYLE["op"], label=f"<<B>{style.esc(t.op)}</B>>")
+            attrs = dict(style.KIND_STYLE["op"], label=_op_label(t, inlined))
             self.add_node(op_id, "op", attrs, group if mode == "cluster" else None)
             for p in t.parents:
-                self.pic.edges.append((f"t{index[id(p)]}", op_id, self.edge_attrs(p)))
+                if id(p) not in inlined:
+                    self.pic.edges.append((f"t{index[id(p)]}", op_id, self.edge_attrs(p)))
             self.pic.edges.append((op_id, f"t{i}", self.edge_attrs(t)))
         return self.pic
 
@@ -278,7 +309,7 @@ class _Builder:
 
     def _module_edges(self, t, i, group, node_id, index, hidden) -> None:
         for p in t.parents:
-            if id(p) in hidden or self.groups.get(id(p)) == group:
+            if id(p) in hidden or id(p) in self.inlined or self.groups.get(id(p)) == group:
                 continue
             src = f"t{index[id(p)]}"
             if (src, node_id) not in self.module_edges:

@@ -21,6 +21,9 @@ from tinygrad_mnist.tensor import Tensor
 IMAGE_FORMATS = ("png", "svg", "pdf")
 SOURCE_FORMATS = ("dot", "gv")
 DEFAULT_PNG_DPI = 110
+PNG_MAX_INCHES = (
+    100  # a bigger drawing is scaled down in PNG (11,000 px at 110 dpi): rasters that big are slow
+)
 
 INSTALL_HINT = (
     "Install Graphviz (the Python package `graphviz` only drives it): "
@@ -50,7 +53,8 @@ def render(
 
     The format comes from the suffix (.png, .svg, .pdf; .dot/.gv write the source only) or from
     `format=`, which adds the suffix to a path without one. A tensor is drawn first with
-    `draw_graph(tensor, **draw_kwargs)`. `dpi` sets PNG resolution (default 110). Missing parent
+    `draw_graph(tensor, **draw_kwargs)`. `dpi` sets PNG resolution (default 110); a PNG more than
+    100 inches wide or tall is scaled down to that (use SVG or PDF for huge graphs). Missing parent
     folders are created.
     """
     from tinygrad_mnist.viz.graph import draw_graph
@@ -82,7 +86,7 @@ def render(
         )
     command = [dot, f"-T{fmt}"]
     if fmt == "png":
-        command.append(f"-Gdpi={dpi or DEFAULT_PNG_DPI}")
+        command += [f"-Gdpi={dpi or DEFAULT_PNG_DPI}", f"-Gsize={PNG_MAX_INCHES},{PNG_MAX_INCHES}"]
     try:
         result = subprocess.run(command, input=source, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
