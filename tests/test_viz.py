@@ -147,6 +147,13 @@ def test_values_for_small_tensors_and_stats_for_big_ones():
     assert "(100,) float32" in source and "scalar float32" in source
 
 
+def test_leaf_and_empty_tensors_are_drawn():
+    graph = draw_graph(Tensor([1.0, 2.0], name="alone"))
+    assert list(nodes(graph)) == ["t0"] and "alone" in graph.source and not edges(graph)
+    empty = Tensor(np.zeros((0, 3), np.float32), requires_grad=True)
+    assert "empty" in draw_graph(empty.sum()).source
+
+
 def test_module_and_params_names_appear():
     model = small_mlp()
     loss = mlp_loss(model)

@@ -162,6 +162,7 @@ class _Builder:
         self.mags: dict[int, float] = mags  # id(tensor) -> mean |grad|, for tensors with a gradient
         self.pic = _Picture()
         self.module_edges: set[tuple[str, str]] = set()
+        self.inlined: set[int] = set()  # id() of the scalar constants written into their ops' labels
 
     # -- one tensor node
     def kind(self, t: Tensor) -> str:
@@ -321,6 +322,8 @@ class _Builder:
 
 def _describe(data: np.ndarray, value_limit: int) -> str:
     """The values of a small array, or summary statistics of a big one (HTML-escaped)."""
+    if data.size == 0:
+        return "empty"
     if data.size <= value_limit:
         if data.ndim == 0:
             return style.esc(style.fmt(data.item()) if data.dtype.kind == "f" else data.item())
