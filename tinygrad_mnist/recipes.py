@@ -130,3 +130,20 @@ def mnist_arrays(
     x_train = preprocess(mnist.train_images[:n_train], normalize=False, flatten=True)
     x_test = preprocess(mnist.test_images[:n_test], normalize=False, flatten=True)
     return x_train, mnist.train_labels[:n_train], x_test, mnist.test_labels[:n_test]
+
+
+QUICK_ENV_VAR = "TINYGRAD_MNIST_QUICK"
+
+
+def quick_mode() -> bool:
+    """True when $TINYGRAD_MNIST_QUICK is set: examples then train briefly on a small subset (the test
+    suite runs every example this way, so none of them can rot)."""
+    return bool(os.environ.get(QUICK_ENV_VAR))
+
+
+def example_data(train_size: int = 60_000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`mnist_arrays` for the examples: the first `train_size` training images and the whole test set,
+    or 10,000 training and 2,000 test images in quick mode."""
+    if quick_mode():
+        return mnist_arrays(train_size=min(train_size, 10_000), test_size=2000)
+    return mnist_arrays(train_size=train_size)

@@ -190,36 +190,20 @@ def fit(
     history, best_accuracy = History(), -1.0
     show_bar = _progress_enabled(progress)
     for epoch in range(1, epochs + 1):
-        if hasattr(model, "train"):
-            model.train()
         start = time.perf_counter()
-        total_loss, correct, seen = 0.0, 0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch}/{epochs}", disable=not show_bar, leave=False, unit="batch")
-        for step, (xb, yb) in enumerate(bar, start=1):
-            out = model(Tensor(xb))
-            loss = loss_fn(out, yb)
-            value = float(loss.data)
-            if not math.isfinite(value):
-                raise TrainingDiverged(_diverged_message(value, epoch, step, len(loader), optimizer))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total_loss += value * len(yb)
-            correct += int((out.data.argmax(axis=1) == yb).sum())
-            seen += len(yb)
-            if show_bar and step % 20 == 0:
-                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}", refresh=False)
-        bar.close()
+        train_loss, train_accuracy = _train_epoch(
+            model, optimizer, loss_fn, loader, f"{epoch}/{epochs}", show_bar
+        )
         seconds = time.perf_counter() - start
         report = epoch % log_every == 0 or epoch == epochs
         test_loss, test_accuracy = None, None
         if test is not None and report:
             test_loss, test_accuracy = evaluate(model, *test, loss_fn, eval_batch_size)
-        if test_loss is not None and not math.isfinite(test_loss):
-            raise TrainingDiverged(
-                _diverged_message(test_loss, epoch, len(loader), len(loader), optimizer, "test ")
-            )
-        result = EpochResult(epoch, total_loss / seen, correct / seen, test_loss, test_accuracy, seconds)
+            if not math.isfinite(test_loss):
+                raise TrainingDiverged(
+                    _diverged_message(test_loss, f"on the test set after epoch {epoch}", optimizer)
+                )
+        result = EpochResult(epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds)
         history.epochs.append(result)
         if log is not None and report:
             log(format_epoch(result, epochs))
@@ -231,6 +215,35 @@ def fit(
     if checkpoint is not None:
         _save(model, checkpoint, metadata, history[-1])
     return history
+
+
+def _train_epoch(
+    model: Any, optimizer: Optimizer, loss_fn: LossFn, loader: DataLoader, epoch: str, show_bar: bool
+) -> tuple[float, float]:
+    """One pass over `loader`, the textbook step per batch; returns mean loss and accuracy of the pass."""
+    if hasattr(model, "train"):
+        model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(loader, desc=f"epoch {epoch}", disable=not show_bar, leave=False, unit="batch")
+    # numpy's overflow warnings would only repeat, less clearly, what the finite-loss check reports
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for step, (xb, yb) in enumerate(bar, start=1):
+            out = model(Tensor(xb))
+            loss = loss_fn(out, yb)
+            value = float(loss.data)
+            if not math.isfinite(value):
+                where = f"at epoch {epoch.split('/')[0]}, batch {step}/{len(loader)}"
+                raise TrainingDiverged(_diverged_message(value, where, optimizer))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total_loss += value * len(yb)
+            correct += int((out.data.argmax(axis=1) == yb).sum())
+            seen += len(yb)
+            if show_bar and step % 20 == 0:
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}", refresh=False)
+    bar.close()
+    return total_loss / seen, correct / seen
 
 
 def _save(
@@ -245,9 +258,7 @@ def _save(
     )
 
 
-def _diverged_message(
-    value: float, epoch: int, step: int, steps: int, optimizer: Any, where: str = ""
-) -> str:
+def _diverged_message(value: float, where: str, optimizer: Any) -> str:
     groups = getattr(optimizer, "param_groups", None)
     lr = groups[0].get("lr") if groups else getattr(optimizer, "lr", None)
     hint = (
@@ -255,10 +266,7 @@ def _diverged_message(
         if lr is not None
         else "the learning rate may be too high"
     )
-    return (
-        f"{where}loss became {value} at epoch {epoch}, batch {step}/{steps}; training stopped. "
-        f"Likely cause: {hint}: try a smaller --lr (e.g. 10x smaller)."
-    )
+    return f"loss became {value} {where}; training stopped. Likely cause: {hint}: try a smaller --lr (e.g. 10x smaller)."
 
 
 def format_epoch(result: EpochResult, epochs: int) -> str:

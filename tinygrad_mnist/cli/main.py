@@ -58,7 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CLIError, FileNotFoundError, ValueError, OSError) as err:
         if args.debug:
             raise
-        print(f"tinygrad-mnist {args.command}: error: {err}", file=sys.stderr)
+        message = " ".join(line.strip() for line in str(err).splitlines())  # one line, all the facts
+        print(f"tinygrad-mnist {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

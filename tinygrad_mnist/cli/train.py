@@ -66,13 +66,16 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     recipe = get_recipe(args.model)
+    def chosen(flag: Any, default: Any) -> Any:
+        return default if flag is None else flag
+
     settings = {
-        "epochs": args.epochs or recipe.epochs,
-        "lr": recipe.lr if args.lr is None else args.lr,
-        "batch_size": args.batch_size or recipe.batch_size,
-        "optimizer": args.optimizer or recipe.optimizer,
-        "momentum": recipe.momentum if args.momentum is None else args.momentum,
-        "train_size": args.train_size or recipe.train_size,
+        "epochs": chosen(args.epochs, recipe.epochs),
+        "lr": chosen(args.lr, recipe.lr),
+        "batch_size": chosen(args.batch_size, recipe.batch_size),
+        "optimizer": chosen(args.optimizer, recipe.optimizer),
+        "momentum": chosen(args.momentum, recipe.momentum),
+        "train_size": chosen(args.train_size, recipe.train_size),
     }
     for name in ("epochs", "batch_size", "train_size"):
         if settings[name] < 1:

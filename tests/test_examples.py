@@ -1,0 +1,64 @@
+"""Every example runs (quick mode: a small subset, one short pass) so none of them can rot; the full
+runs that the README's accuracy table reports are marked slow (`make test-slow`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+TRAINING_EXAMPLES = [
+    "hello_world.py",
+    "sigmoid_24_per_sample.py",
+    "sigmoid_16_16_minibatch.py",
+    "relu_softmax_full_batch.py",
+    "strong_mlp.py",
+]
+# Test accuracy the full runs must reach: the hand-written numpy versions of the same recipes.
+FULL_RUN_ACCURACY = {
+    "hello_world.py": 0.95,
+    "sigmoid_24_per_sample.py": 0.928,
+    "sigmoid_16_16_minibatch.py": 0.912,
+    "relu_softmax_full_batch.py": 0.854,
+    "strong_mlp.py": 0.980,
+}
+
+
+def run_example(name: str, mnist_dir: Path, cwd: Path, quick: bool) -> float:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TINYGRAD_MNIST_DATA": str(mnist_dir)}
+    env.pop("TINYGRAD_MNIST_QUICK", None)
+    if quick:
+        env["TINYGRAD_MNIST_QUICK"] = "1"
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, env=env, cwd=cwd, timeout=3600
+    )
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"test accuracy: ([\d.]+)%", result.stdout)
+    assert match, result.stdout
+    return float(match.group(1)) / 100
+
+
+@pytest.mark.parametrize("name", TRAINING_EXAMPLES)
+def test_example_runs_in_quick_mode(name, mnist_dir, tmp_path):
+    accuracy = run_example(name, mnist_dir, tmp_path, quick=True)
+    assert 0.3 < accuracy <= 1.0  # one short pass over 10,000 images: clearly learning
+
+
+def test_every_example_is_listed_and_short():
+    scripts = {p.name for p in EXAMPLES.glob("*.py")} - {"draw_graph.py"}
+    assert scripts == set(TRAINING_EXAMPLES)
+    for name in TRAINING_EXAMPLES:
+        assert len((EXAMPLES / name).read_text().splitlines()) < 60, name
+    assert len((EXAMPLES / "hello_world.py").read_text().splitlines()) <= 15
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TRAINING_EXAMPLES)
+def test_example_full_run_reaches_its_accuracy(name, mnist_dir, tmp_path):
+    assert run_example(name, mnist_dir, tmp_path, quick=False) >= FULL_RUN_ACCURACY[name]
