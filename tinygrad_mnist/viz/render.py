@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any
 
 import graphviz
 
+from tinygrad_mnist.data.idx import atomic_write
 from tinygrad_mnist.tensor import Tensor
 
 IMAGE_FORMATS = ("png", "svg", "pdf")
@@ -123,12 +123,6 @@ def _resolve(path: Path, format: str | None) -> tuple[Path, str]:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename over `path`: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as f:  # a new file with the usual permissions (mkstemp's are owner-only)
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Temporary file in the same folder, renamed over `path` when complete: never a half-written file."""
+    with atomic_write(path) as f:
+        f.write(data)
