@@ -1,0 +1,108 @@
+"""`tinygrad-mnist plot`: write pictures of a trained model and its training run as PNG files.
+
+    tinygrad-mnist plot --checkpoint model.npz --history history.json --out figures/
+
+curves.png comes from the history (`train --history`); confusion.png and mistakes.png from the
+checkpoint run on the MNIST test set; weights.png from the checkpoint's first layer. Either input may
+be left out, and --only picks some of the figures. Needs matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from tinygrad_mnist.cli.main import CLIError
+from tinygrad_mnist.cli.train import add_data_arguments
+
+FIGURES = ("curves", "confusion", "mistakes", "weights")
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "plot",
+        help="draw training curves, confusion matrix, worst mistakes and first-layer weights",
+        description="Write curves.png (from --history), confusion.png and mistakes.png (the checkpoint "
+        "on the MNIST test set) and weights.png (the checkpoint's first layer, one 28x28 tile per "
+        "hidden neuron) into --out. Needs matplotlib.",
+    )
+    parser.add_argument("--checkpoint", metavar="PATH", help="the .npz file written by train --save")
+    parser.add_argument("--history", metavar="PATH", help="the .json or .csv file written by train --history")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the PNG files")
+    parser.add_argument(
+        "--only", nargs="+", choices=FIGURES, metavar="NAME",
+        help=f"draw only these figures ({', '.join(FIGURES)})",
+    )  # fmt: skip
+    parser.add_argument("--test-size", type=int, metavar="N", help="use the first N test images only")
+    parser.add_argument(
+        "--mistakes", type=int, default=24, metavar="N", help="how many mistakes to show (default: 24)"
+    )
+    parser.add_argument(
+        "--neurons",
+        type=int,
+        metavar="N",
+        help="weights.png: draw only the first N hidden neurons (default: all)",
+    )
+    parser.add_argument("--dpi", type=int, default=100, help="pixels per inch of the PNGs (default: 100)")
+    add_data_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.checkpoint is None and args.history is None:
+        raise CLIError("nothing to draw: give --checkpoint, --history or both")
+    for flag, path in (("checkpoint", args.checkpoint), ("history", args.history)):
+        if path is not None and not Path(path).is_file():
+            raise CLIError(f"{flag} {path} not found")
+    for flag, value, least in (
+        ("mistakes", args.mistakes, 1),
+        ("neurons", args.neurons, 1),
+        ("dpi", args.dpi, 10),
+    ):
+        if value is not None and value < least:
+            raise CLIError(f"--{flag} must be at least {least}, got {value}")
+    which = list(args.only or FIGURES)
+    if args.history is None:
+        which = [w for w in which if w != "curves"]
+    if args.checkpoint is None:
+        which = [w for w in which if w == "curves"]
+    if not which:
+        raise CLIError(
+            f"--only {' '.join(args.only)} needs {'--checkpoint' if args.checkpoint is None else '--history'}"
+        )
+    try:
+        from tinygrad_mnist import plots
+    except ImportError as err:
+        raise CLIError(str(err)) from None
+    from tinygrad_mnist.train import History
+
+    history = History.load(args.history) if args.history else None
+    model = x_test = y_test = None
+    if args.checkpoint is not None:
+        from tinygrad_mnist.cli.evaluate import load_trained_model
+
+        model, _ = load_trained_model(args.checkpoint)
+    if {"confusion", "mistakes"} & set(which):
+        from tinygrad_mnist.recipes import mnist_arrays
+
+        _, _, x_test, y_test = mnist_arrays(
+            args.data_dir, train_size=1, test_size=args.test_size, download=not args.no_download
+        )
+    try:
+        written = plots.write_figures(
+            model,
+            args.out,
+            x_test,
+            y_test,
+            history,
+            which=which,
+            mistakes=args.mistakes,
+            neurons=args.neurons,
+            dpi=args.dpi,
+        )
+    except ImportError as err:
+        raise CLIError(str(err)) from None
+    for path in written.values():
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,72 @@
+"""`tinygrad-mnist predict`: read pictures of digits, bring them to MNIST's form, print what the model says.
+
+    tinygrad-mnist predict --checkpoint model.npz digit.png more.jpg [--show]
+
+Each file is preprocessed as `tinygrad_mnist.predict.preprocess_image` describes (grayscale, inverted
+if the background is light, cropped, scaled into 20x20, centred by centre of mass in 28x28). A file
+that cannot be read or holds no digit gets a one-line error naming it; the others are still predicted,
+and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinygrad_mnist.cli.main import CLIError
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict the digits in your own images (PNG, JPEG, ...)",
+        description="Predict the digit in each image with a checkpoint written by `tinygrad-mnist train "
+        "--save`, printing the top three probabilities. Images are converted to MNIST's form first: "
+        "white digit on black, cropped, scaled into 20x20, centred in 28x28. Needs Pillow.",
+    )
+    parser.add_argument(
+        "--checkpoint", required=True, metavar="PATH", help="the .npz file written by train --save"
+    )
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files of single digits")
+    parser.add_argument(
+        "--show", action="store_true", help="also print each 28x28 input as text: what the network sees"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tinygrad_mnist.cli.evaluate import load_trained_model
+    from tinygrad_mnist.predict import (
+        ImageError,
+        ascii_art,
+        has_sigmoid_output,
+        predict_digits,
+        preprocess_image,
+    )
+
+    if not Path(args.checkpoint).is_file():
+        raise CLIError(f"checkpoint {args.checkpoint} not found")
+    inputs, names, failed = [], [], 0
+    for name in args.images:
+        try:
+            inputs.append(preprocess_image(name))
+            names.append(name)
+        except ImportError as err:
+            raise CLIError(str(err)) from None
+        except (ImageError, OSError) as err:
+            print(f"tinygrad-mnist predict: error: {err}", file=sys.stderr)
+            failed += 1
+    if inputs:
+        model, _ = load_trained_model(args.checkpoint)
+        what = "scores" if has_sigmoid_output(model) else "probabilities"
+        width = max(len(n) for n in names)
+        for name, image, (digit, top3) in zip(names, inputs, predict_digits(model, inputs, preprocess=False)):
+            ranked = "  ".join(f"{d}: {p:6.1%}" for d, p in top3)
+            print(f"{name:<{width}}  {digit}   top-3 {what}  {ranked}")
+            if args.show:
+                print(ascii_art(np.asarray(image)), end="\n\n")
+    return 1 if failed else 0
