@@ -95,11 +95,11 @@ def test_dot_source_output_in_process(tmp_path, capsys):
     assert "cluster_m0" in source and "fc1 (Linear)" in source and "mean " not in source
 
 
-def test_loss_follows_the_model_output_unless_chosen(tmp_path):
+def test_loss_follows_the_model_recipe_unless_chosen(tmp_path):
     sigmoid_out, logits_out, chosen = (tmp_path / n for n in ("s.dot", "r.dot", "c.dot"))
     assert main(["graph", "--model", "sigmoid-24", "--out", str(sigmoid_out)]) == 0
     assert main(["graph", "--model", "relu-10", "--out", str(logits_out)]) == 0
-    assert main(["graph", "--model", "sigmoid-24", "--loss", "cross-entropy", "--out", str(chosen)]) == 0
+    assert main(["graph", "--model", "sigmoid-24", "--loss", "cross_entropy", "--out", str(chosen)]) == 0
     assert "pow 2" in sigmoid_out.read_text() and "cross_entropy" not in sigmoid_out.read_text()
     assert "cross_entropy" in logits_out.read_text() and "pow 2" not in logits_out.read_text()
     assert "cross_entropy" in chosen.read_text()

@@ -3,8 +3,8 @@
     tinygrad-mnist graph --model mlp --out graph.svg --grads --rankdir TB --collapse
 
 The batch is random images with random labels: the graph's shape depends only on the model and the
-batch size, so no MNIST files are needed. The loss is cross-entropy for models that output logits and
-the classic squared error `sum((out - onehot)^2) / N` for those ending in a sigmoid, unless --loss says.
+batch size, so no MNIST files are needed. The loss is the one the model trains with (its recipe in
+`tinygrad_mnist.recipes`), unless --loss says otherwise.
 """
 
 from __future__ import annotations
@@ -15,32 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygrad_mnist import Tensor, nn
+from tinygrad_mnist import Tensor
 from tinygrad_mnist.cli.main import CLIError
 from tinygrad_mnist.models import MODELS, build_model
+from tinygrad_mnist.recipes import LOSSES, get_recipe, make_loss
 from tinygrad_mnist.viz import GraphvizError, backward_for_drawing, draw_graph, render
 from tinygrad_mnist.viz.graph import RANKDIRS
-
-LOSSES = ("cross-entropy", "squared-error")
-
-
-def _default_loss(model: nn.Module) -> str:
-    last = list(model.modules())[-1]
-    return "squared-error" if isinstance(last, nn.Sigmoid) else "cross-entropy"
-
-
-def _loss(name: str, out: Tensor, labels: np.ndarray) -> Tensor:
-    if name == "cross-entropy":
-        return nn.CrossEntropyLoss()(out, labels)
-    onehot = nn.one_hot(labels, out.shape[1], dtype=out.dtype)
-    return nn.MSELoss(reduction="sum")(out, onehot) * (1.0 / len(labels))
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "graph",
         help="draw a model's loss computation graph to an image",
-        description="Draw the computation graph of a model's cross-entropy loss on a random batch.",
+        description="Draw the computation graph of a model's training loss on a random batch.",
     )
     parser.add_argument("--model", default="mlp", choices=list(MODELS), help="architecture (default: mlp)")
     parser.add_argument(
@@ -50,9 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--seed", type=int, default=0, help="seed for the weights and the random batch")
     parser.add_argument(
         "--loss",
-        choices=LOSSES,
+        choices=list(LOSSES),
         default=None,
-        help="loss to draw (default: squared-error after a sigmoid output, else cross-entropy)",
+        help="loss to draw (default: the one the model's recipe trains with)",
     )
     parser.add_argument(
         "--grads", action="store_true", help="run backward first and colour the graph by gradient size"
@@ -87,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     images = Tensor(rng.random((args.batch, 784), dtype=np.float32), name="images")
     labels = rng.integers(0, 10, args.batch)
     out = model(images)
-    loss = _loss(args.loss or _default_loss(model), out, labels)
+    loss = make_loss(args.loss or get_recipe(args.model).loss)(out, labels)
     loss.name = "loss"
     if args.grads:
         backward_for_drawing(loss)
