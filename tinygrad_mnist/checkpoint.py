@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from tinygrad_mnist.atomic import atomic_write
 from tinygrad_mnist.nn.module import Module
 from tinygrad_mnist.tensor import Tensor
 
@@ -93,7 +93,8 @@ def save(
     except (TypeError, ValueError) as error:
         raise TypeError(f"checkpoint.save: metadata must be JSON-serialisable ({error})") from None
     arrays[METADATA_KEY] = np.frombuffer(encoded, dtype=np.uint8)
-    _atomic_write(path, lambda f: _write_npz(f, arrays))
+    with atomic_write(path) as f:
+        _write_npz(f, arrays)
     return path
 
 
@@ -119,25 +120,6 @@ def _write_npz(f: IO[bytes], arrays: Mapping[str, np.ndarray]) -> None:
         for name, array in arrays.items():
             with archive.open(name + ".npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, array, allow_pickle=False)
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Call `write(file)` on a fresh temporary file beside `path`, then rename it onto `path`.
-
-    On any error (or Ctrl-C) the temporary file is removed and `path` keeps its previous content.
-    The temporary file is created with the usual permissions (0666 minus the umask).
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def load(path: str | os.PathLike[str]) -> Checkpoint:

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -22,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from tinygrad_mnist.atomic import atomic_write_text
 from tinygrad_mnist.data.loader import DataLoader
 from tinygrad_mnist.tensor import Tensor, no_grad
 
@@ -82,7 +82,7 @@ class History:
             text = buffer.getvalue()
         else:
             raise ValueError(f"history file {path} must end in .json or .csv")
-        _atomic_write_text(path, text)
+        atomic_write_text(path, text)
         return path
 
     @classmethod
@@ -101,18 +101,6 @@ class History:
             return cls([EpochResult(**{**row, "epoch": int(row["epoch"])}) for row in rows])
         except (KeyError, TypeError, json.JSONDecodeError) as err:
             raise ValueError(f"{path} is not a training history written by tinygrad_mnist: {err}") from None
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _check_data(x: np.ndarray, y: np.ndarray, what: str) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tinygrad_mnist.data.idx import atomic_write
+from tinygrad_mnist.atomic import atomic_write
 
 __all__ = [
     "DEFAULT_MIRRORS",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+
+from tinygrad_mnist.atomic import atomic_write
 
 __all__ = [
     "IDXError",
@@ -198,28 +199,6 @@ def idx_header(array: np.ndarray) -> bytes:
     if any(d >= 2**32 for d in shape):
         raise ValueError(f"IDX dimensions must be below 2**32, got shape {shape}")
     return struct.pack(f">BBBB{len(shape)}I", 0, 0, code, len(shape), *shape)
-
-
-@contextmanager
-def atomic_write(dest: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
-    """Open a temporary file next to `dest` for writing; on success rename it onto `dest`.
-
-    On any exception (or Ctrl-C) the temporary file is deleted and `dest` is left as it was, so a
-    reader never sees a half-written file under the final name.
-    """
-    dest = Path(dest)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are not secret
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> Path:

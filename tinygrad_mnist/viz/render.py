@@ -15,7 +15,7 @@ from typing import Any
 
 import graphviz
 
-from tinygrad_mnist.data.idx import atomic_write
+from tinygrad_mnist.atomic import atomic_write
 from tinygrad_mnist.tensor import Tensor
 
 IMAGE_FORMATS = ("png", "svg", "pdf")
