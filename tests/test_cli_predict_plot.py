@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tinygrad_mnist.cli.evaluate import load_trained_model
-from tinygrad_mnist.predict import predict_digits
+from tinygrad_mnist.predict import format_percent, predict_digits
 from tinygrad_mnist.recipes import mnist_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def test_predict_prints_digit_and_top3_for_each_file(run_dir, mnist_dir, tmp_pat
         assert fields[0] == name and fields[1] == str(digit)
         assert "top-3 probabilities" in line
         assert [f"{d}:" for d, _ in top3] == [f for f in fields if f.endswith(":")]
-        assert f"{top3[0][1]:.1%}" in line
+        assert format_percent(top3[0][1]) in line
 
 
 def test_predict_show_prints_what_the_network_sees(run_dir):

@@ -17,6 +17,7 @@ from tinygrad_mnist.predict import (
     Prediction,
     ascii_art,
     centre_of_mass,
+    format_percent,
     load_grayscale,
     predict_digits,
     predict_proba,
@@ -220,3 +221,10 @@ def test_sigmoid_models_give_normalised_scores():
     probs = predict_proba(build_model("sigmoid-24", seed=0), np.random.default_rng(0).random((5, 784)))
     assert probs.shape == (5, 10) and np.all(probs > 0)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+
+
+def test_format_percent_rounds_down():
+    assert format_percent(0.99996) == "99.9%"
+    assert format_percent(1.0) == "100.0%"
+    assert format_percent(0.123) == "12.3%"
+    assert format_percent(0.0) == "0.0%"

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_mnist.data.idx import atomic_write
+from tinygrad_mnist.predict import format_percent
 from tinygrad_mnist.train import History
 
 PLOTS_HINT = "pip install 'tinygrad_mnist[plots]'"
@@ -147,7 +148,7 @@ def plot_confusion(
 
     Colour shows only the mistakes (off-diagonal): the correct counts on the diagonal are ~100x larger
     and would wash every mistake out to white. The diagonal is grey with its count in bold, and the
-    right-hand column gives each digit's share of correct answers.
+    right-hand axis gives each digit's share of correct answers.
     """
     counts = confusion_matrix(labels, predictions)
     k = len(counts)
@@ -173,16 +174,18 @@ def plot_confusion(
     ax.set_ylabel("true digit", fontsize=12)
     ax.xaxis.set_label_position("top")
     ax.xaxis.tick_top()
-    totals = counts.sum(axis=1)
-    for i in range(k):
-        share = counts[i, i] / totals[i] if totals[i] else float("nan")
-        ax.text(k - 0.35, i, f"{share:.1%}" if totals[i] else "-", ha="left", va="center", fontsize=9.5)
-    ax.text(k - 0.35, -0.85, "correct", ha="left", va="center", fontsize=9.5, style="italic")
     ax.set_xlim(-0.5, k - 0.5)
     ax.set_ylim(k - 0.5, -0.5)
+    totals = counts.sum(axis=1)
+    shares = [f"{counts[i, i] / totals[i]:.1%}" if totals[i] else "-" for i in range(k)]
+    right = ax.secondary_yaxis("right")  # an axis, so the layout makes room for it
+    right.set_yticks(range(k), labels=shares)
+    right.tick_params(labelsize=9.5, length=0)
+    right.set_ylabel("correct, per true digit", fontsize=10, rotation=270, labelpad=14)
     for side in ("top", "right", "bottom", "left"):
         ax.spines[side].set_visible(False)
-    bar = fig.colorbar(image, ax=ax, shrink=0.75, pad=0.12)
+    right.spines["right"].set_visible(False)
+    bar = fig.colorbar(image, ax=ax, shrink=0.75, pad=0.03)
     bar.set_label("mistakes (off-diagonal count)", fontsize=10)
     total, correct = int(counts.sum()), int(np.trace(counts))
     accuracy = correct / total if total else float("nan")
@@ -239,7 +242,7 @@ def plot_mistakes(
     for ax, i in zip(axes, order):
         ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
         p = predicted[i]
-        ax.set_title(f"{labels[i]} → {p}  {probs[i, p]:.1%}", fontsize=10, color="#b00000")
+        ax.set_title(f"{labels[i]} → {p}  {format_percent(probs[i, p])}", fontsize=10, color="#b00000")
     if len(order) == 0:
         axes[0].text(0.5, 0.5, "no mistakes", ha="center", va="center", fontsize=12)
     fig.suptitle(
@@ -346,7 +349,7 @@ def plot_weights(
             y = r * (28 + gap[0]) - 1.5
             ax.text(x, y, f"neuron {i}", ha="center", va="bottom", fontsize=9)
     bar = fig.colorbar(
-        image, ax=ax, shrink=0.85 if rows > 2 else 1.0, aspect=25 if rows > 2 else 12,
+        image, ax=ax, shrink=0.85, aspect=25 if rows > 2 else 12,
         extend="both" if clipped else "neither", pad=0.02,
     )  # fmt: skip
     bar.set_label("weight", fontsize=10)

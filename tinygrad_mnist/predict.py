@@ -21,6 +21,7 @@ preprocessed without it.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -302,6 +303,11 @@ def predict_digits(
         order = np.argsort(-row, kind="stable")[:k]
         predictions.append(Prediction(int(order[0]), tuple((int(d), float(row[d])) for d in order)))
     return predictions
+
+
+def format_percent(p: float) -> str:
+    """A probability as a percentage with one decimal, rounded down: 0.99996 is "99.9%", never "100.0%"."""
+    return f"{math.floor(p * 1000 + 1e-9) / 10:.1f}%"
 
 
 def ascii_art(image: np.ndarray) -> str:

@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from tinygrad_mnist.predict import (
         ImageError,
         ascii_art,
+        format_percent,
         has_sigmoid_output,
         predict_digits,
         preprocess_image,
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         what = "scores" if has_sigmoid_output(model) else "probabilities"
         width = max(len(n) for n in names)
         for name, image, (digit, top3) in zip(names, inputs, predict_digits(model, inputs, preprocess=False)):
-            ranked = "  ".join(f"{d}: {p:6.1%}" for d, p in top3)
+            ranked = "  ".join(f"{d}: {format_percent(p):>6}" for d, p in top3)
             print(f"{name:<{width}}  {digit}   top-3 {what}  {ranked}")
             if args.show:
                 print(ascii_art(np.asarray(image)), end="\n\n")
