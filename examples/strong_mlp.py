@@ -1,5 +1,5 @@
-"""A strong modern MLP: 784-256-256-10 ReLU, cross-entropy, SGD with momentum, 10 epochs: 98%+ on the
-test set. The same model and recipe as `tinygrad-mnist train --model mlp`.
+"""A strong modern MLP: 784-256-256-10 ReLU, cross-entropy, SGD with momentum and a cosine learning-rate
+schedule, 10 epochs: 98%+ on the test set. The same model and recipe as `tinygrad-mnist train --model mlp`.
 """
 
 from tinygrad_mnist import nn, optim
@@ -16,8 +16,9 @@ model = nn.Sequential(
     nn.Linear(256, 10),
 )  # fmt: skip
 optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)  # big steps first, small steps last
 history = fit(
     model, optimizer, cross_entropy, x_train, y_train,
-    epochs=epochs, batch_size=128, seed=0, test=(x_test, y_test), checkpoint="strong_mlp.npz",
+    epochs=epochs, batch_size=128, seed=0, scheduler=scheduler, test=(x_test, y_test), checkpoint="strong_mlp.npz",
 )  # fmt: skip
 print(f"test accuracy: {history[-1].test_accuracy:.2%} (model saved to strong_mlp.npz)")

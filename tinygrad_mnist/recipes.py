@@ -57,13 +57,14 @@ class Recipe:
     momentum: float = 0.0
     train_size: int = 60_000  # the first N training images; the classic set-ups use 50,000
     log_every: int = 1  # evaluate and print every N epochs (full-batch runs have hundreds)
+    lr_schedule: str = "constant"  # or "cosine": decay to 0 over the run (optim.lr_scheduler)
     description: str = ""
 
 
 RECIPES: dict[str, Recipe] = {
     "mlp": Recipe(
-        "cross_entropy", lr=0.05, batch_size=128, epochs=10, momentum=0.9,
-        description="784-256-256-10 ReLU, cross-entropy, SGD with momentum 0.9",
+        "cross_entropy", lr=0.05, batch_size=128, epochs=10, momentum=0.9, lr_schedule="cosine",
+        description="784-256-256-10 ReLU, cross-entropy, SGD with momentum 0.9, cosine learning rate",
     ),
     "mlp-128": Recipe(
         "cross_entropy", lr=0.1, batch_size=128, epochs=5, momentum=0.9,
@@ -98,6 +99,17 @@ def make_optimizer(name: str, params: Iterable[Tensor], lr: float, momentum: flo
     if name == "adam":
         return optim.Adam(params, lr=lr)
     raise ValueError(f"unknown optimizer {name!r}; choose 'sgd' or 'adam'")
+
+
+def make_scheduler(
+    name: str, optimizer: optim.Optimizer, epochs: int
+) -> optim.lr_scheduler.LRScheduler | None:
+    """`constant` (no scheduler) or `cosine` (annealed to 0 over `epochs`), by name: --lr-schedule."""
+    if name == "constant":
+        return None
+    if name == "cosine":
+        return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    raise ValueError(f"unknown learning-rate schedule {name!r}; choose 'constant' or 'cosine'")
 
 
 def make_loss(name: str) -> LossFn:

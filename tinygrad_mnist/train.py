@@ -160,6 +160,7 @@ def fit(
     history_path: str | os.PathLike[str] | None = None,
     metadata: dict[str, Any] | None = None,
     log_every: int = 1,
+    scheduler: Any = None,
 ) -> History:
     """Train `model` for `epochs` passes over (x_train, y_train) and return the per-epoch `History`.
 
@@ -169,7 +170,8 @@ def fit(
     and the history is written to `history_path`. `checkpoint` is saved at the end and `best_checkpoint`
     whenever test accuracy improves. With `log_every=k` the test set is evaluated and a line printed only
     every k epochs and after the last (full-batch runs have hundreds of one-step epochs). The progress bar shows itself only on a terminal unless
-    `progress` says otherwise. A NaN or infinite loss raises `TrainingDiverged` naming the epoch and batch.
+    `progress` says otherwise. A `scheduler` (see `optim.lr_scheduler`) is stepped after each epoch.
+    A NaN or infinite loss raises `TrainingDiverged` naming the epoch and batch.
     """
     _check_data(x_train, y_train, "fit")
     if epochs < 1 or log_every < 1:
@@ -183,6 +185,8 @@ def fit(
             model, optimizer, loss_fn, loader, f"{epoch}/{epochs}", show_bar
         )
         seconds = time.perf_counter() - start
+        if scheduler is not None:
+            scheduler.step()
         report = epoch % log_every == 0 or epoch == epochs
         test_loss, test_accuracy = None, None
         if test is not None and report:

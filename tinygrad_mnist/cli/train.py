@@ -8,7 +8,14 @@ from typing import Any
 from tinygrad_mnist import nn
 from tinygrad_mnist.cli.main import CLIError
 from tinygrad_mnist.models import MODELS, build_model
-from tinygrad_mnist.recipes import RECIPES, get_recipe, make_loss, make_optimizer, mnist_arrays
+from tinygrad_mnist.recipes import (
+    RECIPES,
+    get_recipe,
+    make_loss,
+    make_optimizer,
+    make_scheduler,
+    mnist_arrays,
+)
 from tinygrad_mnist.train import TrainingDiverged, fit
 
 
@@ -45,6 +52,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--test-batch-size", type=int, metavar="N", help="evaluation batch size")
     parser.add_argument("--momentum", type=float, metavar="M", help="SGD momentum")
     parser.add_argument("--optimizer", choices=["sgd", "adam"], help="optimiser")
+    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], help="learning rate over the epochs")
     parser.add_argument(
         "--seed", type=int, default=1, help="seed for the weights and the batch order (default: 1)"
     )
@@ -66,6 +74,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     recipe = get_recipe(args.model)
+
     def chosen(flag: Any, default: Any) -> Any:
         return default if flag is None else flag
 
@@ -75,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         "batch_size": chosen(args.batch_size, recipe.batch_size),
         "optimizer": chosen(args.optimizer, recipe.optimizer),
         "momentum": chosen(args.momentum, recipe.momentum),
+        "lr_schedule": chosen(args.lr_schedule, recipe.lr_schedule),
         "train_size": chosen(args.train_size, recipe.train_size),
     }
     for name in ("epochs", "batch_size", "train_size"):
@@ -95,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"training {args.model} ({recipe.description}) on {len(y_train)} images: "
-        f"{settings['optimizer']} lr {settings['lr']:g}{momentum}, batch {settings['batch_size']}, "
+        f"{settings['optimizer']} lr {settings['lr']:g} ({settings['lr_schedule']}){momentum}, "
+        f"batch {settings['batch_size']}, "
         f"{settings['epochs']} epochs, seed {args.seed}"
     )
     metadata = {"model": args.model, "loss": recipe.loss, "seed": args.seed, **settings}
@@ -116,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
             best_checkpoint=args.save_best,
             history_path=args.history,
             metadata=metadata,
+            scheduler=make_scheduler(settings["lr_schedule"], optimizer, settings["epochs"]),
             log_every=recipe.log_every if args.epochs is None else 1,
         )
     except TrainingDiverged as err:
