@@ -64,8 +64,8 @@ def main() -> None:
 
     # a 3 in dark grey pencil on grey paper, saved as JPEG (compression noise)
     image, draw = canvas((260, 320), 200)
-    stroke(draw, [(80, 70), (130, 50), (175, 80), (165, 130), (120, 155)], 13, 50)
-    stroke(draw, [(120, 155), (175, 185), (180, 240), (130, 270), (75, 250)], 13, 50)
+    stroke(draw, [(80, 70), (130, 50), (175, 80), (165, 130), (120, 155)], 20, 50)
+    stroke(draw, [(120, 155), (175, 185), (180, 240), (130, 270), (75, 250)], 20, 50)
     image.save(HERE / "three.jpg", quality=85)
 
 
