@@ -23,7 +23,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 
 def _mnist_dir() -> Path | None:
-    candidates = [os.environ.get("TINYGRAD_MNIST_DATA"), Path(__file__).resolve().parents[2] / "shared/data/mnist"]
+    candidates = [
+        os.environ.get("TINYGRAD_MNIST_DATA"),
+        Path(__file__).resolve().parents[2] / "shared/data/mnist",
+    ]
     for c in candidates:
         if c and (Path(c) / "train-labels-idx1-ubyte.gz").exists():
             return Path(c)
