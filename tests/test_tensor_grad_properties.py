@@ -93,6 +93,29 @@ def test_matmul_batched_and_vectors(data, shape_pair):
     gradcheck(lambda x, y: x @ y, [a, b])
 
 
+@given(
+    st.data(),
+    st.sampled_from([(3,), (1, 3), (2, 3), (2, 2, 3)]),  # a vector, one sample, a batch, batched rows
+    st.integers(1, 4),
+    st.booleans(),
+    st.booleans(),
+)
+def test_fused_linear(data, x_shape, out_features, with_bias, input_needs_grad):
+    x = Tensor(data.draw(arrays(x_shape)), requires_grad=input_needs_grad, dtype=np.float64)
+    w = f64(data.draw(arrays((out_features, x_shape[-1]))))
+    b = f64(data.draw(arrays((out_features,))))
+    inputs = ([x] if input_needs_grad else []) + [w] + ([b] if with_bias else [])
+
+    def fn(*args):
+        t = args[0] if input_needs_grad else x
+        weight = args[1] if input_needs_grad else args[0]
+        return t.linear(weight, args[-1] if with_bias else None)
+
+    gradcheck(fn, inputs)
+    expected = x.data @ w.data.T + (b.data if with_bias else 0)
+    np.testing.assert_allclose(fn(*inputs).data, expected, rtol=1e-12, atol=1e-12)  # x @ W.T + b
+
+
 def _axis_and_keepdims(data, ndim):
     axis = data.draw(st.one_of(st.none(), st.integers(-ndim, ndim - 1))) if ndim else None
     return axis, data.draw(st.booleans())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -90,16 +91,33 @@ def _swap(x: np.ndarray) -> np.ndarray:
     return x.swapaxes(-1, -2)
 
 
+def _matmul_2d(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """`x @ y` for matrices. A sum over one term (a batch of one sample) is an outer product, which
+    numpy's broadcasting does several times faster than its matmul."""
+    return x * y if x.shape[1] == 1 else x @ y
+
+
 def _normalize_axis(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
-    return tuple(int(a) % ndim if ndim else 0 for a in axes)
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimension(s)")
+    return tuple(int(a) % ndim for a in axes)
 
 
-def _expand_reduced(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
-    """Put back the reduced axes (as size 1) so `g` broadcasts against the reduction's input."""
-    return g if keepdims else np.expand_dims(g, axes)
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """`shape` with the reduced `axes` kept as size 1 (what keepdims=True gives): the reduction's
+    gradient reshaped to it broadcasts against the reduction's input."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _spread(g: np.ndarray, kept_shape: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """The VJP of a sum: each input element gets the gradient of the total it went into (a fresh array)."""
+    out = np.empty(shape, dtype=g.dtype)
+    out[...] = g.reshape(kept_shape)
+    return out
 
 
 class Tensor:
@@ -177,7 +195,9 @@ class Tensor:
         a, b = self, self._lift(other)
 
         def backward(g):
-            return _unbroadcast(g, a.data.shape), _unbroadcast(g, b.data.shape)
+            ga = _unbroadcast(g, a.data.shape) if a.requires_grad else None
+            gb = _unbroadcast(g, b.data.shape) if b.requires_grad else None
+            return ga, gb
 
         return Tensor._make(_broadcasting("add", np.add, a, b), "add", (a, b), backward)
 
@@ -185,7 +205,9 @@ class Tensor:
         a, b = self, self._lift(other)
 
         def backward(g):
-            return _unbroadcast(g, a.data.shape), _unbroadcast(-g, b.data.shape)
+            ga = _unbroadcast(g, a.data.shape) if a.requires_grad else None
+            gb = _unbroadcast(-g, b.data.shape) if b.requires_grad else None
+            return ga, gb
 
         return Tensor._make(_broadcasting("sub", np.subtract, a, b), "sub", (a, b), backward)
 
@@ -253,6 +275,10 @@ class Tensor:
             )
 
         def backward(g):
+            if a.data.ndim == 2 and b.data.ndim == 2:  # the common case, without the general bookkeeping
+                ga = _matmul_2d(g, b.data.T) if a.requires_grad else None
+                gb = _matmul_2d(a.data.T, g) if b.requires_grad else None
+                return ga, gb
             # 1-D operands are treated as a row (left) / column (right) matrix, as numpy does.
             a2 = a.data[None, :] if a.data.ndim == 1 else a.data
             b2 = b.data[:, None] if b.data.ndim == 1 else b.data
@@ -266,6 +292,43 @@ class Tensor:
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return self._lift(other) @ self
+
+    def linear(self, weight: Any, bias: Any = None) -> Tensor:
+        """`self @ weight.T + bias` as one op, with `weight` shaped (out_features, in_features) as in PyTorch.
+
+        What `nn.Linear` computes, fused because it is where training spends its time: one node instead
+        of transpose, matmul and add; the bias is added in place; and the weight's gradient `g.T @ x`
+        comes out in the weight's own layout, where the unfused graph hands back a transposed view that
+        must be copied. Inputs may have any leading (batch) axes, or be a single vector.
+        """
+        x, w = self, self._lift(weight)
+        b = None if bias is None else self._lift(bias)
+        if w.data.ndim != 2 or x.data.ndim == 0 or x.data.shape[-1] != w.data.shape[1]:
+            raise ValueError(
+                f"linear: input of shape {x.data.shape} does not fit weight of shape {w.data.shape} "
+                "(weight is (out_features, in_features); the input's last size must be in_features)"
+            )
+        if b is not None and b.data.shape != (w.data.shape[0],):
+            raise ValueError(
+                f"linear: bias has shape {b.data.shape}, expected ({w.data.shape[0]},) for weight {w.data.shape}"
+            )
+        out = x.data @ w.data.T
+        if b is not None:
+            if out.dtype == b.data.dtype:
+                out += b.data  # `out` is fresh: no second array
+            else:
+                out = out + b.data
+
+        def backward(g):
+            g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])  # rows = samples, whatever the batch axes
+            x2 = x.data if x.data.ndim == 2 else x.data.reshape(-1, x.data.shape[-1])
+            gx = g @ w.data if x.requires_grad else None
+            gw = _matmul_2d(g2.T, x2) if w.requires_grad else None
+            gb = g2.sum(axis=0) if b is not None and b.requires_grad else None
+            return gx, gw, gb
+
+        parents = (x, w) if b is None else (x, w, b)
+        return Tensor._make(out, "linear", parents, backward)
 
     # ------------------------------------------------------------------ elementwise unary ops
     def exp(self) -> Tensor:
@@ -285,10 +348,10 @@ class Tensor:
         return Tensor._make(np.log(x), "log", (self,), backward)
 
     def sigmoid(self) -> Tensor:
-        # exp(-|x|) never overflows: sigmoid and its gradient stay finite at +-1000.
-        e = np.exp(-np.abs(self.data))
-        out = np.where(self.data >= 0, 1.0, e) / (1.0 + e)
-        out = out.astype(self.data.dtype, copy=False)
+        # Below x = -88 (float32; -709 in float64) exp(-x) overflows to inf and the result is 0, where
+        # the true value is under 1e-38: the overflow is harmless, so its warning is silenced.
+        with np.errstate(over="ignore"):
+            out = 1.0 / (1.0 + np.exp(-self.data))
 
         def backward(g):
             return (g * out * (1.0 - out),)
@@ -314,18 +377,19 @@ class Tensor:
     # ------------------------------------------------------------------ reductions
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         shape, axes = self.data.shape, _normalize_axis(axis, self.data.ndim)
+        kept = _kept_shape(shape, axes)
 
         def backward(g):
-            return (np.broadcast_to(_expand_reduced(g, axes, keepdims), shape),)
+            return (_spread(g, kept, shape),)
 
         return Tensor._make(self.data.sum(axis=axes, keepdims=keepdims), "sum", (self,), backward)
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         shape, axes = self.data.shape, _normalize_axis(axis, self.data.ndim)
-        count = int(np.prod([shape[a] for a in axes]))
+        kept, count = _kept_shape(shape, axes), math.prod(shape[a] for a in axes)
 
         def backward(g):
-            return (np.broadcast_to(_expand_reduced(g, axes, keepdims) / count, shape),)
+            return (_spread(g / count, kept, shape),)
 
         return Tensor._make(self.data.mean(axis=axes, keepdims=keepdims), "mean", (self,), backward)
 
@@ -337,7 +401,7 @@ class Tensor:
         def backward(g):
             winners = x == top
             share = winners / winners.sum(axis=axes, keepdims=True)
-            return (share * _expand_reduced(g, axes, keepdims),)
+            return (share * g.reshape(top.shape),)
 
         return Tensor._make(top if keepdims else top.squeeze(axes), "max", (self,), backward)
 
@@ -361,12 +425,14 @@ class Tensor:
         """Permute axes (all reversed when none are given), like numpy's `transpose`."""
         order = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
         order = order or tuple(reversed(range(self.data.ndim)))
-        inverse = tuple(np.argsort(order))
+        out = self.data.transpose(order)  # numpy checks the axes
+        position = [axis % self.data.ndim for axis in order]  # negative axes counted from the end
+        inverse = tuple(sorted(range(len(order)), key=position.__getitem__))
 
         def backward(g):
             return (g.transpose(inverse),)
 
-        return Tensor._make(self.data.transpose(order), "transpose", (self,), backward)
+        return Tensor._make(out, "transpose", (self,), backward)
 
     @property
     def T(self) -> Tensor:
@@ -437,24 +503,32 @@ class Tensor:
                 raise ValueError(
                     f"cross_entropy: class indices must be in [0, {classes}), got {t.min()}..{t.max()}"
                 )
-            probs_target = np.zeros_like(logits)
-            probs_target[np.arange(n), t] = 1
+            labels, rows = t.astype(np.intp, copy=False), np.arange(n)  # no one-hot matrix is built
         elif t.shape == logits.shape:
-            probs_target = t.astype(logits.dtype, copy=False)
+            labels, probs_target = None, t.astype(logits.dtype, copy=False)
         else:
             raise ValueError(
                 f"cross_entropy: target shape {t.shape} matches neither ({n},) nor {logits.shape}"
             )
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        per_row = -(probs_target * log_probs).sum(axis=1)
+        if labels is not None:
+            per_row = -log_probs[rows, labels]
+        else:
+            per_row = -(probs_target * log_probs).sum(axis=1)
         scale = 1.0 / n if reduction == "mean" else 1.0
         out = per_row if reduction == "none" else per_row.sum() * logits.dtype.type(scale)
 
         def backward(g):
             g_rows = g[:, None] if reduction == "none" else g * scale
-            softmax = np.exp(log_probs)
-            return ((softmax * probs_target.sum(axis=1, keepdims=True) - probs_target) * g_rows,)
+            grad = np.exp(log_probs)  # softmax, a fresh array: safe to update in place
+            if labels is not None:
+                grad[rows, labels] -= 1  # softmax - onehot
+            else:
+                grad *= probs_target.sum(axis=1, keepdims=True)
+                grad -= probs_target
+            grad *= g_rows
+            return (grad,)
 
         return Tensor._make(np.asarray(out, dtype=logits.dtype), "cross_entropy", (self,), backward)
 
@@ -477,7 +551,7 @@ class Tensor:
                     f"backward(): output of shape {self.data.shape} is not a scalar; reduce it first "
                     "(e.g. .sum() or .mean()) or pass gradient= with the same shape"
                 )
-            seed = np.ones_like(self.data)
+            seed = np.ones(self.data.shape, dtype=self.data.dtype)
         else:
             seed = np.array(
                 gradient.data if isinstance(gradient, Tensor) else gradient, dtype=self.data.dtype
@@ -493,16 +567,19 @@ class Tensor:
             g = grads.pop(node, None)
             if g is None:
                 continue
-            if node.op is None or node._retain_grad:
+            vjp = node._backward
+            if vjp is None:  # a leaf, or a node whose graph an earlier backward() released
+                if node.op is not None:
+                    raise RuntimeError(
+                        f"backward(): the graph through '{node.op}' was already released by an earlier "
+                        "backward(). Pass retain_graph=True to the first backward() to back-propagate "
+                        "through it twice."
+                    )
                 node._accumulate_grad(g, handed_out)
-            if node.op is None:
                 continue
-            if node._backward is None:
-                raise RuntimeError(
-                    f"backward(): the graph through '{node.op}' was already released by an earlier backward(). "
-                    "Pass retain_graph=True to the first backward() to back-propagate through it twice."
-                )
-            for parent, parent_grad in zip(node._parents, node._backward(g)):
+            if node._retain_grad:
+                node._accumulate_grad(g, handed_out)
+            for parent, parent_grad in zip(node._parents, vjp(g)):
                 if parent_grad is None or not parent.requires_grad:
                     continue
                 if parent_grad.shape != parent.data.shape:

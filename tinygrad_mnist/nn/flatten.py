@@ -30,7 +30,8 @@ class Flatten(Module):
         merged = 1
         for side in shape[start : end + 1]:
             merged *= side
-        return x.reshape(shape[:start] + (merged,) + shape[end + 1 :])
+        new_shape = shape[:start] + (merged,) + shape[end + 1 :]
+        return x if new_shape == shape else x.reshape(new_shape)  # already flat: no op to record
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -83,9 +83,11 @@ class Module:
         if isinstance(value, Module):
             self._unregister(name)
             self._modules[name] = value
+            self.__dict__[name] = value  # mirrored: reading `self.fc1` is then a plain (fast) lookup
         elif _is_parameter(value):
             self._unregister(name)
             self._parameters[name] = value
+            self.__dict__[name] = value
         elif registry is not None and name in registry and isinstance(value, Tensor):
             raise TypeError(
                 f"cannot assign a Tensor that does not require grad as parameter '{name}' of "
@@ -109,7 +111,8 @@ class Module:
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name: str) -> Any:
-        # Only called when normal lookup fails: parameters and sub-modules live in their registries.
+        # Only called when normal lookup fails (registered names are mirrored in __dict__, so this is
+        # the fallback for registries changed directly).
         for registry in ("_parameters", "_modules"):
             entries = self.__dict__.get(registry)
             if entries is not None and name in entries:
