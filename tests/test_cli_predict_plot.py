@@ -9,36 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clitools import ROOT, assert_one_line_error, run_cli
 from PIL import Image, ImageDraw
 
 from tinygrad_mnist.cli.evaluate import load_trained_model
 from tinygrad_mnist.predict import format_percent, predict_digits
 from tinygrad_mnist.recipes import mnist_arrays
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "digits"
-
-
-def run_cli(*args: str, data: Path | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    if data is not None:
-        env["TINYGRAD_MNIST_DATA"] = str(data)
-    return subprocess.run(
-        [sys.executable, "-m", "tinygrad_mnist", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 1, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -3,42 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "tinygrad_mnist", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=300,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 1, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+from clitools import assert_one_line_error, run_cli
 
 
 def test_help_explains_the_commands():
-    result = cli("--help")
+    result = run_cli("--help")
     assert result.returncode == 0 and "train" in result.stdout and "eval" in result.stdout
-    train_help = cli("train", "--help").stdout
+    train_help = run_cli("train", "--help").stdout
     for flag in (
         "--epochs",
         "--lr",
@@ -57,7 +30,7 @@ def test_help_explains_the_commands():
 def test_train_then_eval_round_trips_the_checkpoint(mnist_dir, tmp_path):
     env = {"TINYGRAD_MNIST_DATA": str(mnist_dir)}
     ckpt, history = tmp_path / "model.npz", tmp_path / "history.json"
-    trained = cli(
+    trained = run_cli(
         "train", "--model", "mlp-128", "--epochs", "1", "--train-size", "3000", "--test-size", "1000",
         "--batch-size", "32", "--save", str(ckpt), "--history", str(history), "--no-progress", env=env,
     )  # fmt: skip
@@ -65,13 +38,13 @@ def test_train_then_eval_round_trips_the_checkpoint(mnist_dir, tmp_path):
     assert "epoch 1/1" in trained.stdout and "test accuracy" in trained.stdout
     accuracy = json.loads(history.read_text())[-1]["test_accuracy"]
     assert accuracy > 0.8
-    evaluated = cli("eval", "--checkpoint", str(ckpt), "--test-size", "1000", env=env)
+    evaluated = run_cli("eval", "--checkpoint", str(ckpt), "--test-size", "1000", env=env)
     assert evaluated.returncode == 0, evaluated.stderr
     assert f"test accuracy {accuracy:.2%}" in evaluated.stdout
 
 
 def test_diverging_training_is_one_clear_line(mnist_dir):
-    result = cli(
+    result = run_cli(
         "train", "--model", "relu-10", "--epochs", "1", "--train-size", "200", "--test-size", "100",
         "--lr", "1e30", "--batch-size", "10", env={"TINYGRAD_MNIST_DATA": str(mnist_dir)},
     )  # fmt: skip
@@ -81,7 +54,7 @@ def test_diverging_training_is_one_clear_line(mnist_dir):
 def test_missing_data_folder_is_one_clear_line(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = cli(
+    result = run_cli(
         "train", "--data-dir", str(empty), "--no-download",
         env={"TINYGRAD_MNIST_DATA": str(empty), "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")},
     )  # fmt: skip
@@ -89,18 +62,18 @@ def test_missing_data_folder_is_one_clear_line(tmp_path):
 
 
 def test_bad_checkpoint_paths_are_one_clear_line(tmp_path):
-    assert_one_line_error(cli("eval", "--checkpoint", str(tmp_path / "missing.npz")), "missing.npz")
+    assert_one_line_error(run_cli("eval", "--checkpoint", str(tmp_path / "missing.npz")), "missing.npz")
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a checkpoint at all")
-    assert_one_line_error(cli("eval", "--checkpoint", str(garbage)), "garbage.npz")
+    assert_one_line_error(run_cli("eval", "--checkpoint", str(garbage)), "garbage.npz")
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    result = cli("--debug", "eval", "--checkpoint", str(tmp_path / "missing.npz"))
+    result = run_cli("--debug", "eval", "--checkpoint", str(tmp_path / "missing.npz"))
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
 @pytest.mark.parametrize("flag", [["--epochs", "0"], ["--batch-size", "0"]])
 def test_invalid_settings_are_rejected(mnist_dir, flag):
-    result = cli("train", "--model", "relu-10", *flag, env={"TINYGRAD_MNIST_DATA": str(mnist_dir)})
+    result = run_cli("train", "--model", "relu-10", *flag, env={"TINYGRAD_MNIST_DATA": str(mnist_dir)})
     assert_one_line_error(result, "must be at least 1")
