@@ -97,6 +97,15 @@ def _matmul_2d(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return x * y if x.shape[1] == 1 else x @ y
 
 
+def _matmul_like(x: np.ndarray, y: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """`x @ y` (matrices) laid out in memory like `like`. The gradient of a transposed input such as
+    `weight.T` is then itself transposed, and goes back through the transpose to the weight as a
+    C-ordered array that needs no copy."""
+    if like.flags.f_contiguous and not like.flags.c_contiguous:
+        return _matmul_2d(y.T, x.T).T
+    return _matmul_2d(x, y)
+
+
 def _normalize_axis(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
@@ -276,8 +285,8 @@ class Tensor:
 
         def backward(g):
             if a.data.ndim == 2 and b.data.ndim == 2:  # the common case, without the general bookkeeping
-                ga = _matmul_2d(g, b.data.T) if a.requires_grad else None
-                gb = _matmul_2d(a.data.T, g) if b.requires_grad else None
+                ga = _matmul_like(g, b.data.T, a.data) if a.requires_grad else None
+                gb = _matmul_like(a.data.T, g, b.data) if b.requires_grad else None
                 return ga, gb
             # 1-D operands are treated as a row (left) / column (right) matrix, as numpy does.
             a2 = a.data[None, :] if a.data.ndim == 1 else a.data
@@ -562,7 +571,7 @@ class Tensor:
                 )
 
         grads: dict[Tensor, np.ndarray] = {self: seed}
-        handed_out: set[int] = set()  # arrays already stored in some .grad: never share one between tensors
+        handed_out: set[int] = set()  # memory already stored in some .grad: never share it between tensors
         for node in reversed(topological_order(self, needs_grad_only=True)):
             g = grads.pop(node, None)
             if g is None:
@@ -596,11 +605,14 @@ class Tensor:
         if self.grad is not None:
             self.grad = self.grad + g  # never in place: the old array may be referenced elsewhere
             return
+        # Every gradient is a fresh array made during this backward, or a view of one (reshape, transpose):
+        # it may be stored as is unless its memory already went to another tensor's .grad.
+        memory = g if g.base is None else g.base
         if g.dtype != self.data.dtype:
-            g = g.astype(self.data.dtype)  # e.g. a float64 constant met a float32 parameter
-        elif not (g.flags.owndata and g.flags.writeable) or id(g) in handed_out:
-            g = g.copy()
-        handed_out.add(id(g))
+            g = memory = g.astype(self.data.dtype)  # e.g. a float64 constant met a float32 parameter
+        elif not g.flags.writeable or id(memory) in handed_out:
+            g = memory = g.copy()
+        handed_out.add(id(memory))
         self.grad = g
 
     # ------------------------------------------------------------------ conveniences

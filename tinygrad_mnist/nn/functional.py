@@ -63,12 +63,12 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = np.float32) -> Tensor:
     labels = _class_labels(labels, "one_hot")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer) or num_classes <= 0:
         raise ValueError(f"one_hot: num_classes must be a positive int, got {num_classes!r}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+    hits = labels[..., None] == np.arange(num_classes)
+    if hits.sum() != labels.size:  # a label outside [0, num_classes) hits no column
         raise ValueError(
             f"one_hot: labels must be in [0, {num_classes}), got values {labels.min()}..{labels.max()}"
         )
-    encoded = (labels[..., None] == np.arange(num_classes)).astype(dtype)
-    return Tensor(encoded, dtype=dtype)
+    return Tensor(hits.astype(dtype), dtype=dtype)
 
 
 def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
