@@ -1,0 +1,98 @@
+"""The floor: the benchmarked training steps written by hand in plain numpy, no autograd.
+
+Same math as the framework's step (forward, loss, backward, SGD update), written the way a careful
+person would write it once for one network: each layer's forward and backward spelled out, float32
+throughout, `W -= lr * dW` updates. No tricks the framework could not also use (no fused BLAS calls
+beyond numpy's `@`, no preallocated work buffers), so the ratio ours/numpy measures the price of the
+engine's generality: graph recording, per-op Python, and any extra copies.
+
+Weights are stored like `nn.Linear`'s: `W` has shape (out_features, in_features), `y = x @ W.T + b`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+Layer = tuple[np.ndarray, np.ndarray]  # (W of shape (out, in), b of shape (out,))
+
+
+def copy_layers(model: Any) -> list[Layer]:
+    """Copies of a framework model's `nn.Linear` weights, in order, so both start from identical numbers."""
+    from tinygrad_mnist.nn import Linear
+
+    layers = [(m.weight.data.copy(), m.bias.data.copy()) for m in model.modules() if isinstance(m, Linear)]
+    if not layers:
+        raise ValueError(f"copy_layers: {type(model).__name__} has no Linear layers to copy")
+    return layers
+
+
+def relu_mlp_train_step(layers: list[Layer], x: np.ndarray, labels: np.ndarray, lr: float) -> float:
+    """One SGD step of a ReLU MLP with softmax cross-entropy (mean over the batch); returns the loss.
+
+    Hidden layers use ReLU, the last layer outputs logits. Updates `layers` in place.
+    """
+    # forward: keep each layer's input for the weight gradients
+    inputs, a = [], x
+    for i, (W, b) in enumerate(layers):
+        inputs.append(a)
+        z = a @ W.T + b
+        a = np.maximum(z, 0) if i < len(layers) - 1 else z
+    n = len(labels)
+    rows = np.arange(n)
+    shifted = a - a.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = -log_probs[rows, labels].mean()
+    # backward: d loss / d logits = (softmax - onehot) / n
+    g = np.exp(log_probs)
+    g[rows, labels] -= 1
+    g /= n
+    for i in range(len(layers) - 1, -1, -1):
+        W, b = layers[i]
+        a_in = inputs[i]
+        dW = g.T @ a_in
+        db = g.sum(axis=0)
+        if i > 0:
+            g = (g @ W) * (a_in > 0)  # a_in is the previous layer's ReLU output
+        W -= lr * dW
+        b -= lr * db
+    return float(loss)
+
+
+def sigmoid_squared_error_step(layers: list[Layer], x: np.ndarray, label: int, lr: float) -> float:
+    """One per-sample SGD step of a sigmoid-everywhere net with cost sum_k (a_k - onehot_k)^2.
+
+    `x` is one image as a vector (784,). Updates `layers` in place; returns the cost.
+    """
+    activations = [x]
+    a = x
+    for W, b in layers:
+        a = 1.0 / (1.0 + np.exp(-(W @ a + b)))
+        activations.append(a)
+    target = np.zeros_like(a)
+    target[label] = 1
+    diff = a - target
+    cost = float(diff @ diff)
+    delta = 2 * diff * a * (1 - a)  # dC/dz of the output layer
+    for i in range(len(layers) - 1, -1, -1):
+        W, b = layers[i]
+        a_in = activations[i]
+        dW, db = np.outer(delta, a_in), delta
+        if i > 0:
+            delta = (W.T @ delta) * a_in * (1 - a_in)  # a_in is the previous layer's sigmoid output
+        W -= lr * dW
+        b -= lr * db
+    return cost
+
+
+def predict(layers: list[Layer], x: np.ndarray, activation: str) -> np.ndarray:
+    """Class predictions for rows of `x` (activation "relu" between layers, or "sigmoid" everywhere)."""
+    a = x
+    for i, (W, b) in enumerate(layers):
+        a = a @ W.T + b
+        if activation == "sigmoid":
+            a = 1.0 / (1.0 + np.exp(-a))
+        elif i < len(layers) - 1:
+            a = np.maximum(a, 0)
+    return a.argmax(axis=1)
