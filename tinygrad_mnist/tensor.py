@@ -433,10 +433,11 @@ class Tensor:
     def transpose(self, *axes: int) -> Tensor:
         """Permute axes (all reversed when none are given), like numpy's `transpose`."""
         order = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
-        order = order or tuple(reversed(range(self.data.ndim)))
-        out = self.data.transpose(order)  # numpy checks the axes
-        position = [axis % self.data.ndim for axis in order]  # negative axes counted from the end
-        inverse = tuple(sorted(range(len(order)), key=position.__getitem__))
+        out = self.data.transpose(order or None)  # numpy checks the axes; None reverses them all
+        inverse = None  # `.T`: a reversal is its own inverse
+        if order:
+            position = [axis % self.data.ndim for axis in order]  # negative axes counted from the end
+            inverse = tuple(sorted(range(len(order)), key=position.__getitem__))
 
         def backward(g):
             return (g.transpose(inverse),)

@@ -18,6 +18,8 @@ class Flatten(Module):
 
     def forward(self, x: Any) -> Tensor:
         x = as_tensor(x)
+        if x.ndim == 2 and self.start_dim in (1, -1) and self.end_dim == -1:
+            return x  # (batch, features) rows: already flat, nothing to record
         shape = x.shape
         start, end = self.start_dim, self.end_dim
         if x.ndim == 0 or not (-x.ndim <= start < x.ndim and -x.ndim <= end < x.ndim):
