@@ -144,5 +144,6 @@ def test_unbroadcast_is_the_adjoint_of_broadcasting(data):
     assert lhs == pytest.approx(rhs, rel=1e-9, abs=1e-9)
 
 
-def test_positive_strategy_bounds():
-    assert positive(0.5, 2.0).example() >= 0.5
+@given(positive(0.5, 2.0))
+def test_positive_strategy_bounds(x):
+    assert 0.5 <= x <= 2.0
