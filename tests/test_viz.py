@@ -306,11 +306,38 @@ def test_group_by_module_uses_the_parameters_ops_consume():
     for t in topological_order(loss):
         if t.parents:
             ops_by_group.setdefault(groups.get(id(t)), []).append(t.op)
+    assert ops_by_group == {"fc1": ["linear"], "fc2": ["linear"], None: ["relu", "cross_entropy"]}
+    linear1 = next(t for t in topological_order(loss) if t.op == "linear" and groups[id(t)] == "fc1")
+    assert linear1.parents[1:] == (model.fc1.weight, model.fc1.bias)  # x, then fc1's parameters
+
+
+class HandWrittenLinear(nn.Module):
+    """A layer spelled out as three ops, `x @ weight.T + bias`: grouping must still find its module."""
+
+    def __init__(self, layer: nn.Linear):
+        super().__init__()
+        self.weight, self.bias = layer.weight, layer.bias
+
+    def forward(self, x):
+        return x @ self.weight.T + self.bias
+
+
+def test_group_by_module_gathers_a_layer_of_several_ops():
+    fused = small_mlp()
+    model = nn.Sequential({"fc1": HandWrittenLinear(fused.fc1), "act": nn.ReLU(), "fc2": fused.fc2})
+    loss = mlp_loss(model)
+    groups = group_by_module(loss, model)
+    ops_by_group: dict[str | None, list[str]] = {}
+    for t in topological_order(loss):
+        if t.parents:
+            ops_by_group.setdefault(groups.get(id(t)), []).append(t.op)
     assert ops_by_group == {
         "fc1": ["transpose", "matmul", "add"],
-        "fc2": ["transpose", "matmul", "add"],
+        "fc2": ["linear"],
         None: ["relu", "cross_entropy"],
     }
+    found = nodes(draw_graph(loss, module=model, collapse=True))
+    assert "3 ops: transpose, matmul, add" in found["m0"] and "1 op: linear (x·Wᵀ + b)" in found["m1"]
 
 
 def test_op_mixing_two_modules_belongs_to_neither():
@@ -326,7 +353,42 @@ def test_cluster_mode_frames_each_module():
     graph = draw_graph(mlp_loss(model), module=model, collapse="cluster")
     assert graph.source.count("subgraph cluster_m") == 2
     assert "fc1 (Linear)" in graph.source and "fc2 (Linear)" in graph.source
-    assert len([k for k in nodes(graph) if k.startswith("op")]) == 8  # nothing hidden
+    found = nodes(graph)
+    assert len([k for k in found if k.startswith("op")]) == 4  # nothing hidden: linear, relu, linear, loss
+    assert (
+        len([k for k in found if k.startswith("t")]) == 9
+    )  # x, 2 x (weight, bias), h, relu(h), logits, loss
+    structure = named_structure(graph)
+    assert len(structure) == 12
+    for name in ("x", "fc1.weight", "fc1.bias"):
+        assert (name, "linear") in structure
+    for name in ("fc2.weight", "fc2.bias"):
+        assert (name, "linear") in structure
+    # each module's frame holds its linear op and its two parameters
+    for k, layer in ((0, "fc1"), (1, "fc2")):
+        frame = re.search(rf"subgraph cluster_m{k} \{{(.*?)\n\s*\}}", graph.source, flags=re.S).group(1)
+        assert f"label={layer}" in frame or f'label="{layer} (Linear)"' in frame
+        assert frame.count("<B>linear</B>") == 1
+        assert f"{layer}.weight" in frame and f"{layer}.bias" in frame
+
+
+def test_linear_op_says_what_it_computes():
+    x = Tensor(np.ones((2, 3), np.float32), name="x")
+    w = Tensor(np.ones((4, 3), np.float32), requires_grad=True, name="w")
+    b = Tensor(np.zeros(4, np.float32), requires_grad=True, name="b")
+    graph = draw_graph(x.linear(w, b).sum())
+    with_bias = nodes(graph)
+    labels = [v for k, v in with_bias.items() if k.startswith("op") and op_label(v) == "linear"]
+    assert len(labels) == 1 and '<B>linear</B><BR/><FONT POINT-SIZE="10">x·Wᵀ + b</FONT>' in labels[0]
+    # inputs are drawn in argument order (ordering=in follows the edge order), as the formula reads
+    assert "ordering=in" in labels[0]
+    into_linear = [a for a, b in named_structure(graph) if b == "linear"]
+    assert into_linear == ["x", "w", "b"]
+    without = nodes(draw_graph(x.linear(w).sum()))
+    (label,) = [v for k, v in without.items() if k.startswith("op") and op_label(v) == "linear"]
+    assert "x·Wᵀ<" in label and "+ b" not in label
+    summed = [v for k, v in without.items() if k.startswith("op") and op_label(v) == "sum"]
+    assert "<BR/>" not in summed[0]  # ops that are one step keep a one-line label
 
 
 def test_collapsed_modules_are_single_nodes():
@@ -341,7 +403,7 @@ def test_collapsed_modules_are_single_nodes():
     assert (
         "weight (5, 6)" in found["m0"]
         and "|grad|" in found["m0"]
-        and "3 ops: transpose, matmul, add" in found["m0"]
+        and "1 op: linear (x·Wᵀ + b)" in found["m0"]
     )
     # x -> fc1 -> h -> relu -> h' -> fc2 -> logits -> cross_entropy -> loss
     assert len(edges(graph)) == 8
@@ -379,10 +441,10 @@ def test_big_model_is_collapsed_automatically():
         layers += [nn.Linear(4, 4, rng=rng), nn.ReLU()]
     model = nn.Sequential(*layers)
     loss = model(Tensor(np.ones((2, 4), np.float32))).sum()
-    graph = draw_graph(loss, module=model, max_nodes=1000)  # ~1,500 nodes flat, ~600 collapsed
-    assert "collapsed automatically" in graph.source
+    graph = draw_graph(loss, module=model, max_nodes=750)  # ~900 nodes flat, ~600 collapsed
+    assert "collapsed automatically" in graph.source and "summarised" not in graph.source
     assert len([k for k in nodes(graph) if k.startswith("m")]) == 150
-    assert not any(k.startswith("op") and op_label(v) == "matmul" for k, v in nodes(graph).items())
+    assert not any(k.startswith("op") and op_label(v) == "linear" for k, v in nodes(graph).items())
 
 
 @needs_dot
@@ -505,9 +567,8 @@ def test_mnist_mlp_loss_graph_renders(tmp_path):
     print(f"784-128-10 MLP loss graph: drawn and rendered in {elapsed:.3f} s")
     found = nodes(graph)
     ops = [op_label(v) for k, v in found.items() if k.startswith("op")]
-    assert sorted(ops) == sorted(
-        ["transpose", "matmul", "add", "relu", "transpose", "matmul", "add", "cross_entropy"]
-    )
+    assert sorted(ops) == sorted(["linear", "relu", "linear", "cross_entropy"])
+    assert len(edges(graph)) == 12  # x, fc1.weight, fc1.bias -> linear -> ... -> cross_entropy -> loss
     assert "fc1.weight" in graph.source and "(128, 784) float32" in graph.source
     width, height = png_size(path)
     assert width > 500 and height > 100

@@ -1,4 +1,4 @@
-"""`Linear`: the fully connected layer, `y = x @ weight.T + bias`."""
+"""`Linear`: the fully connected layer, `y = x @ weight.T + bias`, recorded as one fused `linear` op."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ class Linear(Module):
     Generator to every layer of a model to build it from a single seed), or None for the default
     generator that `tinygrad_mnist.nn.manual_seed` reseeds. `dtype` is the parameters' dtype (float32;
     float64 for gradient checks).
+
+    The forward is one fused engine op, `Tensor.linear`: a single graph node instead of transpose,
+    matmul and add, so fewer Python steps per call; its backward is dX = g @ W, dW = g.T @ x,
+    db = g summed over the batch.
     """
 
     def __init__(
@@ -61,8 +65,7 @@ class Linear(Module):
                 f"Linear(in_features={self.in_features}): input has shape {x.shape}; its last "
                 f"dimension must be {self.in_features}{hint}"
             )
-        out = x @ self.weight.T
-        return out + self.bias if self.bias is not None else out
+        return x.linear(self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (

@@ -128,12 +128,22 @@ def _inlined_scalars(tensors: list[Tensor], root_ids: set[int], names: dict[int,
 
 
 def _op_label(t: Tensor, inlined: set[int]) -> str:
-    """The op's name, with inlined constants as arguments: `mul(·, 0.25)`, `sub(1, ·)`."""
+    """The op's name, with inlined constants as arguments: `mul(·, 0.25)`, `sub(1, ·)`; under a fused
+    op's name, what it computes (`linear` over `x·Wᵀ + b`)."""
     label = f"<B>{style.esc(t.op)}</B>"
     if any(id(p) in inlined for p in t.parents):
         args = [_scalar_text(p.data) if id(p) in inlined else "·" for p in t.parents]
         label += style.esc(f"({', '.join(args)})")
+    formula = style.OP_FORMULAS.get((t.op, len(t.parents)))
+    if formula:
+        label += f'<BR/><FONT POINT-SIZE="10">{style.esc(formula)}</FONT>'
     return f"<{label}>"
+
+
+def _op_text(t: Tensor) -> str:
+    """The op's name with what it computes, as plain text: `linear (x·Wᵀ + b)`, `relu`."""
+    formula = style.OP_FORMULAS.get((t.op, len(t.parents)))
+    return f"{t.op} ({formula})" if formula else t.op
 
 
 def _scalar_text(data: np.ndarray) -> str:
@@ -277,7 +287,7 @@ class _Builder:
         ops: dict[str, list[str]] = {}
         for t in tensors:
             if id(t) in self.groups:
-                ops.setdefault(self.groups[id(t)], []).append(t.op)
+                ops.setdefault(self.groups[id(t)], []).append(_op_text(t))
         params: dict[str, list[Tensor]] = {}
         for t in tensors:
             if t.is_leaf and id(t) in self.names:
@@ -298,7 +308,8 @@ class _Builder:
                     line += f"  |grad| {style.fmt(self.mags[id(p)])}"
                 lines.append(f'<FONT POINT-SIZE="10">{line}</FONT>')
             shown = op_names if len(op_names) <= 6 else [*op_names[:5], "…"]
-            lines.append(f'<FONT POINT-SIZE="10">{len(op_names)} ops: {style.esc(", ".join(shown))}</FONT>')
+            count = f"{len(op_names)} op" + ("s" if len(op_names) != 1 else "")
+            lines.append(f'<FONT POINT-SIZE="10">{count}: {style.esc(", ".join(shown))}</FONT>')
             if grads:
                 mag = sum(float(np.abs(np.asarray(g, np.float64)).sum()) for g in grads) / sum(
                     g.size for g in grads

@@ -7,9 +7,11 @@ The engine records ops, not modules, so grouping is inferred after the fact with
 - an op belongs to M if its output is parameter-derived from M, or if its inputs include
   parameter-derived tensors of M and of no other module (`x @ fc1.weight.T`, `... + fc1.bias`).
 
-So a `Linear` layer's transpose, matmul and add form one group, while parameter-free layers (ReLU,
-Sigmoid, the loss) stay separate ops between the groups, which is how a network diagram is drawn anyway.
-An op that mixes parameters of two modules (e.g. an L2 penalty summing both) belongs to neither.
+So `nn.Linear`'s one fused `linear` op, which consumes `fc1.weight` and `fc1.bias`, belongs to `fc1`; a
+layer written out by hand as `x @ w.T + b` puts its transpose, matmul and add in one group the same way.
+Parameter-free layers (ReLU, Sigmoid, the loss) stay separate ops between the groups, which is how a
+network diagram is drawn anyway. An op that mixes parameters of two modules (e.g. an L2 penalty summing
+both) belongs to neither.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Kinds of node (fill colour and shape), so a picture reads the same every time:
 - parameter: gold box with a bold border (a leaf that requires grad: what training changes);
 - intermediate: light-blue box (a tensor some op computed);
 - output: green box with a double border (the tensor you asked to draw, e.g. the loss);
-- op: white ellipse with the op's name (`matmul`, `relu`, `cross_entropy`, ...);
+- op: white ellipse with the op's name (`linear`, `relu`, `cross_entropy`, ...) and, for a fused op that
+  stands for several steps, a second line saying what it computes (`x·Wᵀ + b`);
 - module: orange 3-D box (a module's ops collapsed into one node) or a dashed orange frame (a cluster).
 
 Gradients (when they exist) colour the borders of tensor nodes and the edges next to them, on a
@@ -38,10 +39,23 @@ KIND_STYLE: dict[str, dict[str, str]] = {
         "color": "#2e7d32",
         "peripheries": "2",
     },
-    "op": {"shape": "ellipse", "style": "filled", "fillcolor": "#ffffff", "color": "#555555"},
+    # ordering="in": an op's inputs are placed in argument order (x, W, b), as its formula reads
+    "op": {
+        "shape": "ellipse",
+        "style": "filled",
+        "fillcolor": "#ffffff",
+        "color": "#555555",
+        "ordering": "in",
+    },
     "module": {"shape": "box3d", "style": "filled", "fillcolor": "#fdd9b5", "color": "#b35900"},
 }
 CLUSTER_STYLE = {"style": "rounded,dashed", "color": "#b35900", "fontcolor": "#b35900", "fontname": FONT}
+# What a fused op computes, printed under its name: one node hides several steps, so the picture says
+# them. Keyed by op name and number of inputs (`linear` has two without a bias).
+OP_FORMULAS: dict[tuple[str, int], str] = {
+    ("linear", 3): "x·Wᵀ + b",
+    ("linear", 2): "x·Wᵀ",
+}
 KIND_LABELS = {
     "input": "input / constant",
     "parameter": "parameter (requires grad)",
