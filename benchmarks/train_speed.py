@@ -11,12 +11,14 @@ everywhere), squared error sum_k (a_k - onehot_k)^2, SGD lr 0.01, batch 1, on th
 
 Contestants, each starting from the same weights (copied from our model) and visiting the same batches:
 - "ours": a bare loop doing exactly the steps of `tinygrad_mnist.train.fit` (forward, loss,
-  zero_grad, backward, step, read the loss) with batches gathered by index from one permutation;
+  zero_grad, backward, step, read the loss) with batches gathered by index from one permutation, on
+  the library as it is: `nn.Linear` records one fused `linear` op, the squared error (`F.mse_loss`)
+  one fused `mse_loss` op;
 - "ours via fit()": `tinygrad_mnist.train.fit` itself, one call per epoch with the same permutation
   (it also counts correct predictions per batch, which the others don't);
-- "ours, fused Linear": the bare loop on a model whose `nn.Linear` layers call the engine's fused
-  `Tensor.linear` op instead of `x @ weight.T + bias` (three ops): a proposed change to nn.Linear,
-  measured here before it lands (`--no-fused` skips it);
+- "ours, unfused": the bare loop with those two written out as before they were fused, `nn.Linear` as
+  `x @ weight.T + bias` (transpose, matmul, add) and the squared error as `((out - onehot) ** 2).sum()`
+  (sub, pow, sum): what the fused ops save (`--no-unfused` skips it);
 - "numpy": the hand-written step in benchmarks/numpy_mlp.py, the floor;
 - "PyTorch": eager CPU torch with `torch.set_num_threads(2)`, when torch can be imported.
 Each epoch's batch order is `np.random.default_rng(seed + epoch).permutation(n)`, the order
@@ -103,23 +105,32 @@ class Ours:
         return evaluate(self.model, x, y)[1]
 
 
-class _FusedLinear(Linear):
-    """`nn.Linear` computing its output with the engine's fused `Tensor.linear` (one op, not three)."""
+class _UnfusedLinear(Linear):
+    """`nn.Linear` as it was before the fused op: `x @ weight.T + bias`, three recorded ops."""
 
     def forward(self, x: Any) -> Tensor:
-        return F.as_tensor(x, self.weight.dtype, where="Linear").linear(self.weight, self.bias)
+        out = F.as_tensor(x, self.weight.dtype, where="Linear") @ self.weight.T
+        return out + self.bias if self.bias is not None else out
 
 
-class OursFused(Ours):
-    """The bare loop on the same model with its Linear layers switched to the fused op."""
+def _unfused_squared_error(out: Tensor, labels: np.ndarray) -> Tensor:
+    """`recipes.squared_error` as it was before the fused op: sub, pow 2 and sum, then the 1/N."""
+    target = F.one_hot(labels, out.shape[1], dtype=out.dtype)
+    return ((out - target) ** 2).sum() * (1.0 / len(labels))
 
-    label = "ours, fused Linear"
+
+class OursUnfused(Ours):
+    """The bare loop on the same model with Linear and the squared error recorded op by op."""
+
+    label = "ours, unfused"
 
     def __init__(self, setup: Setup, seed: int):
         super().__init__(setup, seed)
         for module in self.model.modules():
             if type(module) is Linear:
-                module.__class__ = _FusedLinear  # same attributes, only forward differs
+                module.__class__ = _UnfusedLinear  # same attributes, only forward differs
+        if setup.loss == "squared_error":
+            self.loss_fn = _unfused_squared_error
 
 
 class OursFit(Ours):
@@ -357,7 +368,7 @@ def format_race(result: dict[str, Any], unit: str) -> str:
             f"  {label:18}{c['median_s']:10.3f}{min(c['seconds']):9.3f}{c['samples_per_s']:12,.0f}"
             f"{c['train_loss']:12.4f}{c['test_accuracy']:10.2%}"
         )
-    for ours in ("ours", "ours via fit()", "ours, fused Linear"):
+    for ours in ("ours", "ours via fit()", "ours, unfused"):
         parts = []
         for other in ("numpy (by hand)", "PyTorch"):
             r = ratio(result, ours, other)
@@ -365,6 +376,9 @@ def format_race(result: dict[str, Any], unit: str) -> str:
                 parts.append(f"/{other.split()[0]} {r:.2f}")
         if parts:
             lines.append(f"  {ours + ':':20}" + "   ".join(parts))
+    saved = ratio(result, "ours", "ours, unfused")
+    if saved is not None:
+        lines.append(f"  {'fused ops:':20}ours/unfused {saved:.2f}")
     return "\n".join(lines)
 
 
@@ -392,7 +406,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even when it is installed")
     p.add_argument("--no-fit", action="store_true", help="skip the fit() contestant")
-    p.add_argument("--no-fused", action="store_true", help="skip the fused-Linear contestant")
+    p.add_argument(
+        "--no-unfused",
+        action="store_true",
+        help="skip the unfused contestant (Linear and squared error op by op, as before they were fused)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     args = p.parse_args(argv)
@@ -440,7 +458,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         print(f"PyTorch: {torch_v}, torch.set_num_threads(2)")
     contestants: list[type] = [Ours] + ([] if args.no_fit else [OursFit])
-    contestants += ([] if args.no_fused else [OursFused]) + [Numpy]
+    contestants += ([] if args.no_unfused else [OursUnfused]) + [Numpy]
     if torch_v is not None:
         contestants.append(Torch)
 

@@ -48,7 +48,7 @@ def test_train_speed_quick_mode_runs_every_setup_and_contestant(mnist_dir, tmp_p
     assert [r["setup"]["batch_size"] for r in payload["results"]] == [128, 32, 512, 1]
     for result in payload["results"]:
         contestants = result["contestants"]
-        assert {"ours", "ours via fit()", "ours, fused Linear", "numpy (by hand)"} <= set(contestants)
+        assert {"ours", "ours via fit()", "ours, unfused", "numpy (by hand)"} <= set(contestants)
         assert ("PyTorch" in contestants) == (payload["torch"] is not None)
         # Same weights, same batches, same math: every contestant ends with the same training loss.
         losses = [c["train_loss"] for c in contestants.values()]
@@ -67,6 +67,7 @@ def test_train_speed_without_torch_says_it_skipped(mnist_dir):
         str(mnist_dir),
         "--no-torch",
         "--no-fit",
+        "--no-unfused",
         "--batch-sizes",
         "64",
         "--per-sample",
@@ -74,6 +75,37 @@ def test_train_speed_without_torch_says_it_skipped(mnist_dir):
     )
     assert "PyTorch: skipped (--no-torch)" in stdout and "[batch 64]" in stdout
     assert "[per-sample]" not in stdout and "PyTorch  " not in stdout
+    assert "ours via fit()" not in stdout and "ours, unfused" not in stdout and "fused ops:" not in stdout
+
+
+@pytest.mark.parametrize(
+    ("model", "loss", "fused_ops", "unfused_ops"),
+    [
+        ("mlp-128", "cross_entropy", {"linear"}, {"transpose", "matmul", "add"}),
+        (
+            "sigmoid-24",
+            "squared_error",
+            {"linear", "mse_loss"},
+            {"transpose", "matmul", "add", "sub", "pow 2"},
+        ),
+    ],
+)
+def test_ours_is_the_library_path_and_unfused_spells_the_ops_out(model, loss, fused_ops, unfused_ops):
+    """ "ours" times nn.Linear and the recipe's loss as they are (fused ops); "ours, unfused" the old
+    op-by-op graph, with the same value."""
+    import train_speed
+
+    setup = train_speed.Setup("check", model, loss, 0.1, 2, 2)
+    x = np.random.default_rng(0).random((2, 784), dtype=np.float32)
+    labels = np.array([3, 7])
+    graphs = {}
+    for runner in (train_speed.Ours(setup, 0), train_speed.OursUnfused(setup, 0)):
+        out = runner.loss_fn(runner.model(Tensor(x)), labels)
+        graphs[runner.label] = (out, {t.op for t in topological_order(out) if t.op})
+    (ours, ours_ops), (unfused, unfused_ops_found) = graphs["ours"], graphs["ours, unfused"]
+    assert fused_ops <= ours_ops and not (unfused_ops & ours_ops)
+    assert unfused_ops <= unfused_ops_found and not (fused_ops & unfused_ops_found)
+    np.testing.assert_allclose(ours.data, unfused.data, rtol=1e-6)
 
 
 def test_engine_overhead_quick_mode_times_every_op():

@@ -173,6 +173,25 @@ def test_fused_cross_entropy(n, c, data):
     gradcheck(lambda t: t.cross_entropy(probabilities), [logits])
 
 
+@given(tensors(), st.data(), st.booleans())
+def test_fused_mse_loss(x, data, target_needs_grad):
+    """Gradient 2(x - t) (over the element count for "mean") to the input, its negative to a target
+    that requires grad; values equal the unfused `(x - t) ** 2` reduced."""
+    target = Tensor(data.draw(arrays(x.shape)), requires_grad=target_needs_grad, dtype=np.float64)
+    inputs = [x, target] if target_needs_grad else [x]
+    squared = (x.data - target.data) ** 2
+    expected = {"mean": squared.mean(), "sum": squared.sum(), "none": squared}
+    for reduction in ("mean", "sum", "none"):
+
+        def fn(t, *rest, r=reduction):
+            return t.mse_loss(rest[0] if rest else target.data, reduction=r)
+
+        gradcheck(fn, inputs)
+        out = fn(*inputs)
+        assert out.op == "mse_loss" and out.shape == np.shape(expected[reduction])
+        np.testing.assert_allclose(out.data, expected[reduction], rtol=1e-12, atol=1e-12)
+
+
 @given(st.data(), st.integers(1, 4), st.integers(1, 5), st.integers(1, 4), st.integers(2, 4))
 def test_two_layer_mlp_with_loss(data, batch, n_in, hidden, classes):
     x = data.draw(arrays((batch, n_in)))

@@ -542,6 +542,36 @@ class Tensor:
 
         return Tensor._make(np.asarray(out, dtype=logits.dtype), "cross_entropy", (self,), backward)
 
+    def mse_loss(self, target: Any, reduction: str = "mean") -> Tensor:
+        """Squared error `(self - target) ** 2`, averaged over every element ("mean"), summed ("sum") or
+        per element ("none"), as one op; `target` must have this tensor's shape.
+
+        Fused because per-sample training spends much of its time on the loss's tiny ops: one node
+        instead of sub, pow and sum, and the gradient is simply `2 * d * g` with `d = self - target`
+        (divided by the element count for "mean"), and its negative for a target that requires grad.
+        """
+        x, t = self, self._lift(target)
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"mse_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        if x.data.shape != t.data.shape:
+            raise ValueError(
+                f"mse_loss: input shape {x.data.shape} and target shape {t.data.shape} must be equal"
+            )
+        d = x.data - t.data
+        squared = d * d
+        if reduction == "none":
+            out, scale = squared, 2.0
+        elif reduction == "sum":
+            out, scale = np.asarray(squared.sum()), 2.0
+        else:
+            out, scale = np.asarray(squared.mean()), 2.0 / max(d.size, 1)
+
+        def backward(g):
+            gd = d * (g * scale)  # a fresh array: the input's gradient, negated for the target's
+            return (gd if x.requires_grad else None), (-gd if t.requires_grad else None)
+
+        return Tensor._make(out, "mse_loss", (x, t), backward)
+
     # ------------------------------------------------------------------ backward pass
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
         """Fill `.grad` of every leaf that requires grad with d(self)/d(leaf), added to any earlier `.grad`.
