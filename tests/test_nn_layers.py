@@ -31,6 +31,23 @@ def test_linear_without_bias_and_batched_input():
     np.testing.assert_allclose(layer(x).data, x @ layer.weight.data.T)
 
 
+def test_linear_records_one_fused_op_with_its_gradients():
+    """One `linear` node whose inputs are x, weight, bias (no bias: x, weight), and whose gradients
+    are the textbook dX = g·W, dW = gᵀ·x, db = Σg."""
+    layer = nn.Linear(3, 2, rng=0, dtype=np.float64)
+    x = Tensor(np.random.default_rng(2).standard_normal((4, 3)), requires_grad=True, dtype=np.float64)
+    out = layer(x)
+    assert out.op == "linear" and out.parents == (x, layer.weight, layer.bias)
+    g = np.random.default_rng(3).standard_normal((4, 2))
+    out.backward(g)
+    np.testing.assert_allclose(x.grad, g @ layer.weight.data, rtol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad, g.T @ x.data, rtol=1e-12)
+    np.testing.assert_allclose(layer.bias.grad, g.sum(axis=0), rtol=1e-12)
+    no_bias = nn.Linear(3, 2, bias=False, rng=0)
+    out = no_bias(np.ones((1, 3)))
+    assert out.op == "linear" and out.parents[1:] == (no_bias.weight,)
+
+
 def test_linear_float64_model_stays_float64():
     layer = nn.Linear(3, 2, rng=0, dtype=np.float64)
     out = layer(np.ones((1, 3)))

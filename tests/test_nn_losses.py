@@ -38,6 +38,17 @@ def test_mse_loss_refuses_to_broadcast_and_names_both_shapes():
         nn.MSELoss()(Tensor(LOGITS), np.ones((1, 4)))
 
 
+def test_mse_loss_is_one_fused_op_and_the_engine_op_checks_its_arguments():
+    x = Tensor(LOGITS, requires_grad=True)
+    for reduction, shape in (("mean", ()), ("sum", ()), ("none", (5, 4))):
+        loss = nn.MSELoss(reduction)(x, np.ones((5, 4)))
+        assert loss.op == "mse_loss" and loss.shape == shape and loss.parents[0] is x
+    with pytest.raises(ValueError, match=r"mse_loss: input shape \(5, 4\) and target shape \(4,\)"):
+        x.mse_loss(np.ones(4))
+    with pytest.raises(ValueError, match="reduction must be 'mean', 'sum' or 'none', got 'max'"):
+        x.mse_loss(np.ones((5, 4)), reduction="max")
+
+
 def test_mse_loss_keeps_float32_and_target_dtype_does_not_leak():
     x = Tensor(LOGITS, requires_grad=True)
     loss = nn.MSELoss()(x, np.ones((5, 4)))  # a float64 target array
