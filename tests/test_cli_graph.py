@@ -100,6 +100,6 @@ def test_loss_follows_the_model_recipe_unless_chosen(tmp_path):
     assert main(["graph", "--model", "sigmoid-24", "--out", str(sigmoid_out)]) == 0
     assert main(["graph", "--model", "relu-10", "--out", str(logits_out)]) == 0
     assert main(["graph", "--model", "sigmoid-24", "--loss", "cross_entropy", "--out", str(chosen)]) == 0
-    assert "pow 2" in sigmoid_out.read_text() and "cross_entropy" not in sigmoid_out.read_text()
-    assert "cross_entropy" in logits_out.read_text() and "pow 2" not in logits_out.read_text()
+    assert "mse_loss" in sigmoid_out.read_text() and "cross_entropy" not in sigmoid_out.read_text()
+    assert "cross_entropy" in logits_out.read_text() and "mse_loss" not in logits_out.read_text()
     assert "cross_entropy" in chosen.read_text()

@@ -253,3 +253,15 @@ def test_deepcopy_gives_an_independent_model():
     np.testing.assert_array_equal(clone(x).data, model(x).data)
     model.layers[1].weight.data += 1.0
     assert not np.array_equal(clone(x).data, model(x).data)
+
+
+def test_replacing_a_layer_or_parameter_keeps_its_position():
+    model = nn.Sequential({"fc1": nn.Linear(4, 3, rng=0), "act": nn.ReLU(), "fc2": nn.Linear(3, 2, rng=1)})
+    model.fc1 = nn.Linear(4, 3, rng=2)
+    assert [name for name, _ in model.named_children()] == ["fc1", "act", "fc2"]
+    x = np.ones((1, 4), np.float32)
+    expected = model.fc2(model.act(model.fc1(x)))
+    np.testing.assert_array_equal(model(x).data, expected.data)  # fc1 still runs first
+    layer = nn.Linear(2, 3, rng=0)
+    layer.weight = nn.Parameter(np.zeros((3, 2), np.float32))
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]

@@ -143,8 +143,8 @@ class Tensor:
         "_backward",
         "_retain_grad",
         "_id",
+        "__weakref__",
     )
-    __slots__ += ("__weakref__",)
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping over elements
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
@@ -471,9 +471,8 @@ class Tensor:
 
     # ------------------------------------------------------------------ numerically stable fused ops
     def softmax(self, axis: int = -1) -> Tensor:
-        shifted = self.data - self.data.max(
-            axis=axis, keepdims=True
-        )  # largest logit is 0: exp can't overflow
+        # the largest logit becomes 0, so exp can't overflow
+        shifted = self.data - self.data.max(axis=axis, keepdims=True)
         e = np.exp(shifted)
         out = e / e.sum(axis=axis, keepdims=True)
 

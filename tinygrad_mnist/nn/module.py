@@ -80,12 +80,14 @@ class Module:
                 f"cannot assign {type(value).__name__} to '{name}' before Module.__init__() ran: "
                 f"call super().__init__() first in {type(self).__name__}.__init__"
             )
+        # Replacing a registered entry keeps its position (a Sequential's replaced layer runs where
+        # the old one did); only an entry of the other kind under the same name is dropped.
         if isinstance(value, Module):
-            self._unregister(name)
+            self._parameters.pop(name, None)
             self._modules[name] = value
             self.__dict__[name] = value  # mirrored: reading `self.fc1` is then a plain (fast) lookup
         elif _is_parameter(value):
-            self._unregister(name)
+            self._modules.pop(name, None)
             self._parameters[name] = value
             self.__dict__[name] = value
         elif registry is not None and name in registry and isinstance(value, Tensor):
