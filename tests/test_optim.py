@@ -227,3 +227,55 @@ def test_invalid_parameter_lists_are_rejected():
         opt.step()
     with pytest.raises(NotImplementedError):
         Optimizer([p], dict(lr=0.1)).step()
+
+
+def _general_sgd_step(opt: SGD) -> None:
+    """SGD's general update (through `_gradients`), which `step()` bypasses for plain groups."""
+    for group in opt.param_groups:
+        for p, d_p in opt._gradients(group):
+            p.data -= float(group["lr"]) * d_p
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plain_sgd_fast_path_equals_the_general_update_bit_for_bit(dtype):
+    rng = np.random.default_rng(4)
+    shapes = [(24, 784), (24,), (10, 24), (10,)]
+    fast = [Tensor(rng.standard_normal(s), requires_grad=True, dtype=dtype) for s in shapes]
+    slow = [Tensor(p.data.copy(), requires_grad=True, dtype=dtype) for p in fast]
+    fast_opt, slow_opt = SGD(fast, lr=0.01), SGD(slow, lr=0.01)
+    for step in range(3):
+        for i, (a, b) in enumerate(zip(fast, slow)):
+            # a float64 gradient on a float32 parameter is cast first; the last one is skipped once
+            grad = None if (step, i) == (1, 3) else rng.standard_normal(a.shape)
+            a.grad = b.grad = grad if grad is None else grad.astype(dtype if i else np.float64)
+        fast_opt.step()
+        _general_sgd_step(slow_opt)
+        for a, b in zip(fast, slow):
+            assert a.dtype == dtype
+            np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_plain_sgd_groups_skip_the_gradient_generator_and_others_use_it(monkeypatch):
+    plain, heavy = Tensor([1.0, 2.0], requires_grad=True), Tensor([1.0, 2.0], requires_grad=True)
+    opt = SGD([{"params": [plain]}, {"params": [heavy], "momentum": 0.9}], lr=0.5)
+    seen = []
+    general = SGD._gradients
+
+    def spy(self, group):
+        seen.extend(group["params"])
+        return general(self, group)
+
+    monkeypatch.setattr(SGD, "_gradients", spy)
+    plain.grad = heavy.grad = np.array([1.0, -1.0], dtype=np.float32)
+    opt.step()
+    assert seen == [heavy]
+    np.testing.assert_array_equal(plain.data, [0.5, 2.5])
+    np.testing.assert_array_equal(heavy.data, [0.5, 2.5])  # momentum's first step is plain SGD
+
+
+def test_plain_sgd_names_a_gradient_of_the_wrong_shape():
+    p = Tensor([1.0], requires_grad=True)
+    p.grad = np.ones(3, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"SGD: gradient shape \(3,\) does not match parameter shape \(1,\)"):
+        SGD([p], lr=0.1).step()
+    np.testing.assert_array_equal(p.data, [1.0])

@@ -49,6 +49,23 @@ def test_tensor_used_on_several_paths_gets_the_sum_of_its_paths():
     np.testing.assert_array_equal(a.grad, [2.0, 2.0])
 
 
+def test_backward_runs_each_vjp_once_newest_first_after_all_its_consumers():
+    x = Tensor([0.5, -1.0], requires_grad=True, dtype=np.float64)
+    h = x * 3.0  # used by a consumer made right after it and by one made much later
+    e = h.exp()
+    ignored = Tensor([1.0, 1.0], dtype=np.float64) * 2.0  # needs no gradient: its VJP must not run
+    out = (e * h).sum() + (h * ignored).sum()  # f = sum(3x e^(3x)) + sum(6x)
+    calls = []
+    for node in topological_order(out):
+        if node._backward is not None:
+            node._backward = (lambda vjp, n: lambda g: (calls.append(n), vjp(g))[1])(node._backward, node)
+    out.backward()
+    assert len(calls) == len(set(calls)) == 7  # mul, exp, mul, sum, mul, sum, add: each once
+    assert [n._id for n in calls] == sorted((n._id for n in calls), reverse=True)
+    xd = x.data
+    np.testing.assert_allclose(x.grad, 3 * np.exp(3 * xd) + 9 * xd * np.exp(3 * xd) + 6.0, rtol=1e-12)
+
+
 def test_leaf_gradients_never_share_memory():
     a = Tensor([1.0, 2.0], requires_grad=True)
     b = Tensor([3.0, 4.0], requires_grad=True)

@@ -17,6 +17,7 @@ import itertools
 import math
 import operator
 from collections.abc import Callable, Iterable, Sequence
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -590,7 +591,7 @@ class Tensor:
                     f"backward(): output of shape {self.data.shape} is not a scalar; reduce it first "
                     "(e.g. .sum() or .mean()) or pass gradient= with the same shape"
                 )
-            seed = np.ones(self.data.shape, dtype=self.data.dtype)
+            seed = np.array(1, dtype=self.data.dtype).reshape(self.data.shape)  # np.ones costs 4x more
         else:
             seed = np.array(
                 gradient.data if isinstance(gradient, Tensor) else gradient, dtype=self.data.dtype
@@ -600,12 +601,15 @@ class Tensor:
                     f"backward(): gradient shape {seed.shape} must equal output shape {self.data.shape}"
                 )
 
+        # Newest node first: every consumer of a node was created after it, so by the time a node comes
+        # off the heap all the gradient flowing into it has been summed (PyTorch orders its engine the same
+        # way). Only nodes that receive a gradient are visited: no separate topological sort.
         grads: dict[Tensor, np.ndarray] = {self: seed}
+        heap = [(-self._id, self)]
         handed_out: set[int] = set()  # memory already stored in some .grad: never share it between tensors
-        for node in reversed(topological_order(self, needs_grad_only=True)):
-            g = grads.pop(node, None)
-            if g is None:
-                continue
+        while heap:
+            node = heappop(heap)[1]
+            g = grads.pop(node)
             vjp = node._backward
             if vjp is None:  # a leaf, or a node whose graph an earlier backward() released
                 if node.op is not None:
@@ -626,8 +630,11 @@ class Tensor:
                         f"backward of '{node.op}' returned a gradient of shape {parent_grad.shape} "
                         f"for an input of shape {parent.data.shape}: that op's VJP is wrong"
                     )
-                previous = grads.get(parent)
-                grads[parent] = parent_grad if previous is None else previous + parent_grad
+                if parent in grads:  # reached along a second path: add (never in place)
+                    grads[parent] = grads[parent] + parent_grad
+                else:
+                    grads[parent] = parent_grad
+                    heappush(heap, (-parent._id, parent))
             if not retain_graph:
                 node._backward, node._parents = None, ()
 
@@ -722,7 +729,7 @@ class Tensor:
 
 
 def topological_order(roots: Iterable[Tensor] | Tensor, needs_grad_only: bool = False) -> list[Tensor]:
-    """Every tensor that produced `roots`, inputs before outputs (for backward, drawing and inspecting).
+    """Every tensor that produced `roots`, inputs before outputs (for drawing and inspecting a graph).
 
     A tensor is always created after its inputs, so sorting the reachable tensors by creation number is
     a topological order: no recursion (a chain of 100,000 ops is fine) and no per-node Python bookkeeping

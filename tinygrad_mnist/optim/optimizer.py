@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -97,14 +97,17 @@ class Optimizer:
             if grad is None:
                 continue
             if grad.shape != p.shape:
-                raise ValueError(
-                    f"{type(self).__name__}: gradient shape {grad.shape} does not match parameter shape {p.shape}"
-                )
+                self._gradient_shape_error(p)
             if grad.dtype != p.dtype:
                 grad = grad.astype(p.dtype)
             if weight_decay != 0:
                 grad = grad + weight_decay * p.data
             yield p, grad
+
+    def _gradient_shape_error(self, p: Tensor) -> NoReturn:
+        raise ValueError(
+            f"{type(self).__name__}: gradient shape {p.grad.shape} does not match parameter shape {p.shape}"
+        )
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_mnist.optim.optimizer import Optimizer, ParamsArg, _check_number
+from tinygrad_mnist.tensor import Tensor
 
 
 class SGD(Optimizer):
@@ -48,6 +49,9 @@ class SGD(Optimizer):
     def step(self) -> None:
         for group in self.param_groups:
             lr, momentum, dampening = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
+            if momentum == 0 and group["weight_decay"] == 0:
+                self._plain_step(group["params"], lr)
+                continue
             for p, d_p in self._gradients(group):  # weight decay included
                 if momentum != 0:
                     state = self.state.setdefault(p, {})
@@ -59,3 +63,16 @@ class SGD(Optimizer):
                         buf += d_p if dampening == 0 else (1 - dampening) * d_p
                     d_p = d_p + momentum * buf if group["nesterov"] else buf
                 p.data -= lr * d_p
+
+    def _plain_step(self, params: list[Tensor], lr: float) -> None:
+        """`p -= lr * grad`, the common case (no momentum, no weight decay), as a bare loop: the same
+        update and checks as `_gradients`, without a generator per step (docs/performance.md)."""
+        for p in params:
+            grad = p.grad
+            if grad is None:
+                continue
+            if grad.shape != p.data.shape:
+                self._gradient_shape_error(p)
+            if grad.dtype != p.data.dtype:
+                grad = grad.astype(p.data.dtype)
+            p.data -= lr * grad
