@@ -265,3 +265,23 @@ def test_replacing_a_layer_or_parameter_keeps_its_position():
     layer = nn.Linear(2, 3, rng=0)
     layer.weight = nn.Parameter(np.zeros((3, 2), np.float32))
     assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+
+
+def test_calling_a_module_runs_its_forward_with_any_arguments():
+    class Affine(nn.Module):
+        def forward(self, x, scale=1.0, *, shift=0.0):
+            return x * scale + shift
+
+    m = Affine()
+    assert callable(m) and m(2.0) == 2.0 and m(2.0, 3.0) == 6.0 and m(2.0, scale=3.0, shift=1.0) == 7.0
+    m.forward = lambda x: -x  # an instance's own forward is the one called, as before
+    assert m(2.0) == -2.0
+
+    class Logged(Affine):
+        def __call__(self, *args, **kwargs):  # a subclass may still wrap the call
+            return ("logged", super().forward(*args, **kwargs))
+
+    assert Logged()(2.0, 3.0) == ("logged", 6.0)
+    assert nn.Sequential(Affine(), Logged())(1.0) == ("logged", 1.0)
+    with pytest.raises(NotImplementedError, match="Bare must define forward"):
+        type("Bare", (nn.Module,), {})()(1.0)

@@ -59,10 +59,11 @@ class Linear(Module):
 
     def forward(self, x: Tensor | np.ndarray) -> Tensor:
         x = as_tensor(x, self.weight.dtype, where="Linear")
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            hint = " (flatten images first, e.g. with Flatten())" if x.ndim > 2 else ""
+        shape = x.data.shape
+        if not shape or shape[-1] != self.in_features:
+            hint = " (flatten images first, e.g. with Flatten())" if len(shape) > 2 else ""
             raise ValueError(
-                f"Linear(in_features={self.in_features}): input has shape {x.shape}; its last "
+                f"Linear(in_features={self.in_features}): input has shape {shape}; its last "
                 f"dimension must be {self.in_features}{hint}"
             )
         return x.linear(self.weight, self.bias)

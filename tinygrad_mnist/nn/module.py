@@ -150,8 +150,11 @@ class Module:
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+    @property
+    def __call__(self) -> Any:
+        """`module(x)` runs `module.forward(x)`: handing back the bound `forward` (rather than a method
+        that calls it) saves a Python call per layer per step, a few percent of per-sample training."""
+        return self.forward
 
     # ------------------------------------------------------------------ traversal
     def children(self) -> Iterator[Module]:
