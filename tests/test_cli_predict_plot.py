@@ -12,7 +12,7 @@ import pytest
 from clitools import ROOT, assert_one_line_error, run_cli
 from PIL import Image, ImageDraw
 
-from tinygrad_mnist.cli.evaluate import load_trained_model
+from tinygrad_mnist.models import load_trained_model
 from tinygrad_mnist.predict import format_percent, predict_digits
 from tinygrad_mnist.recipes import mnist_arrays
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
-from clitools import assert_one_line_error, run_cli
+from clitools import ROOT, assert_one_line_error, run_cli
 
 
 def test_help_explains_the_commands():
@@ -77,3 +81,43 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_invalid_settings_are_rejected(mnist_dir, flag):
     result = run_cli("train", "--model", "relu-10", *flag, env={"TINYGRAD_MNIST_DATA": str(mnist_dir)})
     assert_one_line_error(result, "must be at least 1")
+
+
+def test_cli_module_run_directly_still_gives_one_line_errors():
+    result = subprocess.run(
+        [sys.executable, "-m", "tinygrad_mnist.cli.main", "train", "--model", "relu-10", "--epochs", "0"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert_one_line_error(result, "--epochs must be at least 1")
+
+
+def test_momentum_with_adam_and_bad_test_batch_size_are_rejected(mnist_dir):
+    assert_one_line_error(
+        run_cli("train", "--optimizer", "adam", "--momentum", "0.9", data=mnist_dir),
+        "--momentum applies to SGD",
+    )
+    assert_one_line_error(run_cli("train", "--test-batch-size", "0", data=mnist_dir), "--test-batch-size")
+
+
+def test_eval_needs_only_the_test_files(mnist_dir, tmp_path):
+    env = {"TINYGRAD_MNIST_DATA": str(mnist_dir)}
+    ckpt = tmp_path / "model.npz"
+    trained = run_cli(
+        "train", "--model", "relu-10", "--epochs", "1", "--train-size", "500", "--test-size", "100",
+        "--save", str(ckpt), env=env,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    test_only = tmp_path / "test-only"
+    test_only.mkdir()
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(mnist_dir / name, test_only / name)
+    isolated = {
+        "TINYGRAD_MNIST_DATA": str(test_only),
+        "HOME": str(tmp_path),
+        "XDG_CACHE_HOME": str(tmp_path / "c"),
+    }
+    result = run_cli("eval", "--checkpoint", str(ckpt), "--test-size", "100", "--no-download", env=isolated)
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy" in result.stdout

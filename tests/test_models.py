@@ -81,3 +81,21 @@ def test_mlp_from_sizes_checks_its_arguments():
     assert [name for name, _ in model.named_children()] == ["flatten", "fc1", "act1", "fc2"]
     activated = mlp_from_sizes([4, 3, 2], "sigmoid", seed=1, activate_output=True)
     assert [name for name, _ in activated.named_children()][-1] == "act2"
+
+
+def test_load_trained_model_rebuilds_the_named_architecture(tmp_path):
+    import numpy as np
+    import pytest
+
+    from tinygrad_mnist.checkpoint import CheckpointError, save
+    from tinygrad_mnist.models import build_model, load_trained_model
+
+    model = build_model("relu-10", seed=3)
+    save(model, tmp_path / "m.npz", metadata={"model": "relu-10"})
+    restored, metadata = load_trained_model(tmp_path / "m.npz")
+    assert metadata["model"] == "relu-10" and not restored.training
+    x = np.random.default_rng(0).random((2, 784), dtype=np.float32)
+    np.testing.assert_array_equal(restored(x).data, model(x).data)
+    save(model, tmp_path / "anonymous.npz")
+    with pytest.raises(CheckpointError, match="names no known model"):
+        load_trained_model(tmp_path / "anonymous.npz")

@@ -18,7 +18,9 @@ one-hot labels. Layers are named ("fc1", "act1", ...) rather than numbered, so p
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -90,3 +92,24 @@ def build_model(name: str, seed: int = 0) -> nn.Module:
     except KeyError:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
     return builder(seed=seed)
+
+
+def load_trained_model(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
+    """The model a checkpoint was trained as, with its weights, in eval mode, and the checkpoint's metadata.
+
+    Works for checkpoints written by `tinygrad-mnist train --save` (or `train.fit` with metadata naming
+    the model): their metadata says which architecture to rebuild.
+    """
+    from tinygrad_mnist.checkpoint import CheckpointError, load, load_into
+
+    metadata = load(path).metadata
+    name = metadata.get("model")
+    if name not in MODELS:
+        raise CheckpointError(
+            f"{path}: the checkpoint's metadata names no known model ({name!r}); was it written by "
+            f"`tinygrad-mnist train --save`? Known models: {', '.join(MODELS)}"
+        )
+    model = build_model(name)
+    load_into(model, path)
+    model.eval()
+    return model, metadata

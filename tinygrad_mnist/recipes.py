@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinygrad_mnist import optim
-from tinygrad_mnist.data import load_mnist, preprocess
+from tinygrad_mnist.data import MNIST, load_mnist, preprocess
 from tinygrad_mnist.nn import functional as F
 from tinygrad_mnist.tensor import Tensor
 from tinygrad_mnist.train import LossFn
@@ -119,6 +119,16 @@ def make_loss(name: str) -> LossFn:
         raise ValueError(f"unknown loss {name!r}; known losses: {', '.join(LOSSES)}") from None
 
 
+def _first(
+    n: int | None, images: np.ndarray, labels: np.ndarray, split: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first `n` images of a split (all when None) as float32 rows of 784 pixels in [0, 1]."""
+    n = len(labels) if n is None else n
+    if not 1 <= n <= len(labels):
+        raise ValueError(f"{split} size must be between 1 and {len(labels)}, got {n}")
+    return preprocess(images[:n], normalize=False, flatten=True), labels[:n]
+
+
 def mnist_arrays(
     data_dir: str | os.PathLike[str] | None = None,
     train_size: int | None = None,
@@ -131,17 +141,17 @@ def mnist_arrays(
     last 10,000 for validation); `test_size` the first N test images (for quick runs).
     """
     mnist = load_mnist(data_dir, download=download)
-    n_train = len(mnist.train_labels) if train_size is None else train_size
-    n_test = len(mnist.test_labels) if test_size is None else test_size
-    for name, n, available in (
-        ("train", n_train, len(mnist.train_labels)),
-        ("test", n_test, len(mnist.test_labels)),
-    ):
-        if not 1 <= n <= available:
-            raise ValueError(f"{name} size must be between 1 and {available}, got {n}")
-    x_train = preprocess(mnist.train_images[:n_train], normalize=False, flatten=True)
-    x_test = preprocess(mnist.test_images[:n_test], normalize=False, flatten=True)
-    return x_train, mnist.train_labels[:n_train], x_test, mnist.test_labels[:n_test]
+    x_train, y_train = _first(train_size, mnist.train_images, mnist.train_labels, "train")
+    x_test, y_test = _first(test_size, mnist.test_images, mnist.test_labels, "test")
+    return x_train, y_train, x_test, y_test
+
+
+def mnist_test_arrays(
+    data_dir: str | os.PathLike[str] | None = None, test_size: int | None = None, download: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Only the test split (x_test, y_test), as `mnist_arrays` gives it: evaluating needs no training files."""
+    test = MNIST(data_dir, train=False, download=download)
+    return _first(test_size, test.images, test.labels, "test")
 
 
 QUICK_ENV_VAR = "TINYGRAD_MNIST_QUICK"

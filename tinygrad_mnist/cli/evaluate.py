@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tinygrad_mnist.checkpoint import load_into
-from tinygrad_mnist.cli.main import CLIError
+from tinygrad_mnist.cli.errors import CLIError
 from tinygrad_mnist.cli.train import add_data_arguments
-from tinygrad_mnist.models import build_model
-from tinygrad_mnist.recipes import make_loss, mnist_arrays
+from tinygrad_mnist.models import load_trained_model
+from tinygrad_mnist.recipes import make_loss, mnist_test_arrays
 from tinygrad_mnist.train import evaluate
 
 
@@ -30,27 +29,11 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def load_trained_model(path: str) -> tuple[Any, dict[str, Any]]:
-    """Rebuild the model a checkpoint was trained as (its metadata names it) and load its weights."""
-    from tinygrad_mnist.checkpoint import load
-
-    metadata = load(path).metadata
-    name = metadata.get("model")
-    if not isinstance(name, str):
-        raise CLIError(
-            f"{path}: checkpoint has no model name in its metadata; was it written by `tinygrad-mnist train --save`?"
-        )
-    model = build_model(name)
-    load_into(model, path)
-    model.eval()
-    return model, metadata
-
-
 def run(args: argparse.Namespace) -> int:
     model, metadata = load_trained_model(args.checkpoint)
-    _, _, x_test, y_test = mnist_arrays(
-        args.data_dir, train_size=1, test_size=args.test_size, download=not args.no_download
-    )
+    if args.test_batch_size < 1:
+        raise CLIError(f"--test-batch-size must be at least 1, got {args.test_batch_size}")
+    x_test, y_test = mnist_test_arrays(args.data_dir, args.test_size, download=not args.no_download)
     loss, accuracy = evaluate(
         model, x_test, y_test, make_loss(metadata.get("loss", "cross_entropy")), args.test_batch_size
     )

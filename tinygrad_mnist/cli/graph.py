@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tinygrad_mnist import Tensor
-from tinygrad_mnist.cli.main import CLIError
+from tinygrad_mnist.cli.errors import CLIError
 from tinygrad_mnist.models import MODELS, build_model
 from tinygrad_mnist.recipes import LOSSES, get_recipe, make_loss
 from tinygrad_mnist.viz import GraphvizError, backward_for_drawing, draw_graph, render

@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from tinygrad_mnist.cli.errors import CLIError
+
 # name -> module (under tinygrad_mnist.cli) that implements the subcommand
 SUBCOMMANDS: dict[str, str] = {
     "train": "train",
@@ -20,10 +22,6 @@ SUBCOMMANDS: dict[str, str] = {
     "predict": "predict",
     "plot": "plot",
 }
-
-
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit code 1, no traceback (unless --debug)."""
 
 
 def _available_modules():

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tinygrad_mnist.cli.main import CLIError
+from tinygrad_mnist.cli.errors import CLIError
 from tinygrad_mnist.cli.train import add_data_arguments
 
 FIGURES = ("curves", "confusion", "mistakes", "weights")
@@ -80,15 +80,13 @@ def run(args: argparse.Namespace) -> int:
     history = History.load(args.history) if args.history else None
     model = x_test = y_test = None
     if args.checkpoint is not None:
-        from tinygrad_mnist.cli.evaluate import load_trained_model
+        from tinygrad_mnist.models import load_trained_model
 
         model, _ = load_trained_model(args.checkpoint)
     if {"confusion", "mistakes"} & set(which):
-        from tinygrad_mnist.recipes import mnist_arrays
+        from tinygrad_mnist.recipes import mnist_test_arrays
 
-        _, _, x_test, y_test = mnist_arrays(
-            args.data_dir, train_size=1, test_size=args.test_size, download=not args.no_download
-        )
+        x_test, y_test = mnist_test_arrays(args.data_dir, args.test_size, download=not args.no_download)
     try:
         written = plots.write_figures(
             model,

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_mnist.cli.main import CLIError
+from tinygrad_mnist.cli.errors import CLIError
 
 
 def add_parser(subparsers: Any) -> None:
@@ -39,7 +39,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinygrad_mnist.cli.evaluate import load_trained_model
+    from tinygrad_mnist.models import load_trained_model
     from tinygrad_mnist.predict import (
         ImageError,
         ascii_art,

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from tinygrad_mnist import nn
-from tinygrad_mnist.cli.main import CLIError
+from tinygrad_mnist.cli.errors import CLIError
 from tinygrad_mnist.models import MODELS, build_model
 from tinygrad_mnist.recipes import (
     RECIPES,
@@ -87,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
         "lr_schedule": chosen(args.lr_schedule, recipe.lr_schedule),
         "train_size": chosen(args.train_size, recipe.train_size),
     }
+    if args.test_batch_size is not None and args.test_batch_size < 1:
+        raise CLIError(f"--test-batch-size must be at least 1, got {args.test_batch_size}")
+    if settings["optimizer"] == "adam" and args.momentum is not None:
+        raise CLIError("--momentum applies to SGD only; Adam keeps its own moving averages (betas)")
     for name in ("epochs", "batch_size", "train_size"):
         if settings[name] < 1:
             raise CLIError(f"--{name.replace('_', '-')} must be at least 1, got {settings[name]}")
