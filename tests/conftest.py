@@ -28,8 +28,8 @@ def _mnist_dir() -> Path | None:
         Path(__file__).resolve().parents[2] / "shared/data/mnist",
     ]
     for c in candidates:
-        if c and (Path(c) / "train-labels-idx1-ubyte.gz").exists():
-            return Path(c)
+        if c and any((Path(c) / f"train-labels-idx1-ubyte{ext}").exists() for ext in ("", ".gz")):
+            return Path(c)  # raw or gzipped files, as the data layer accepts
     return None
 
 

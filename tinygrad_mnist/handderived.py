@@ -30,7 +30,7 @@ Layers = tuple[list[np.ndarray], list[np.ndarray]]  # (one array per layer for W
 
 # ---------------------------------------------------------------------- activations and their derivatives
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """σ(z) = 1 / (1 + e^-z), via e^-|z| so it never overflows (the same numerics as `Tensor.sigmoid`)."""
+    """σ(z) = 1 / (1 + e^-z), via e^-|z| so it never overflows (the engine writes 1 / (1 + e^-z) directly)."""
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0, e) / (1.0 + e)
 
