@@ -116,3 +116,17 @@ def test_one_hot():
 def test_loss_modules_repr():
     assert repr(nn.MSELoss(reduction="sum")) == "MSELoss(reduction='sum')"
     assert repr(nn.CrossEntropyLoss()) == "CrossEntropyLoss(reduction='mean')"
+
+
+def test_integer_inputs_are_computed_in_floating_point():
+    assert F.cross_entropy(np.array([[0, 5], [5, 0]]), np.array([0, 0])).item() == pytest.approx(
+        np.log(1 + np.exp(5)) / 2 + np.log(1 + np.exp(-5)) / 2, rel=1e-5
+    )
+    assert F.mse_loss(np.array([1, 2]), np.array([1.5, 2.5])).item() == pytest.approx(0.25)
+    assert F.nll_loss(np.array([[-1, -2]]), np.array([1])).item() == pytest.approx(2.0)
+
+
+def test_a_target_in_another_dtype_that_requires_grad_is_named():
+    target = Tensor(np.zeros(2), requires_grad=True, dtype=np.float64)
+    with pytest.raises(TypeError, match="mse_loss target: dtype float64 differs from the expected float32"):
+        F.mse_loss(Tensor(np.ones(2, np.float32)), target)

@@ -23,14 +23,21 @@ def as_tensor(x: Any, dtype: Any = None, *, where: str = "input") -> Tensor:
             return x
         if x.requires_grad:
             raise TypeError(
-                f"{where}: input dtype {x.dtype} does not match the parameters' dtype {np.dtype(dtype)}; "
-                "build the input (or the model) in the same dtype"
+                f"{where}: dtype {x.dtype} differs from the expected {np.dtype(dtype)}, and this tensor "
+                "requires grad, so converting it would cut it off from its graph; build both in one dtype"
             )
         return Tensor(x.data, dtype=dtype)
     array = np.asarray(x)
     if array.dtype.kind not in "fiub":
         raise TypeError(f"{where}: expected numeric data, got dtype {array.dtype}")
     return Tensor(array, dtype=dtype)
+
+
+def _float_input(x: Any, where: str) -> Tensor:
+    """A loss's input as a floating Tensor: integer data (which can't carry gradients) becomes float32,
+    so a loss is never computed, and truncated, in integer arithmetic."""
+    tensor = as_tensor(x, where=where)
+    return tensor if tensor.dtype.kind == "f" else Tensor(tensor.data, dtype=np.float32)
 
 
 def _check_reduction(reduction: str, where: str) -> str:
@@ -80,7 +87,7 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     the element count for "mean"), cheaper than recording sub, pow and sum (docs/performance.md).
     """
     _check_reduction(reduction, "mse_loss")
-    input = as_tensor(input, where="mse_loss")
+    input = _float_input(input, "mse_loss")
     target = as_tensor(target, input.dtype, where="mse_loss target")
     if input.shape != target.shape:
         hint = ""
@@ -101,7 +108,7 @@ def cross_entropy(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     No gradient flows into the target.
     """
     _check_reduction(reduction, "cross_entropy")
-    input = as_tensor(input, where="cross_entropy")
+    input = _float_input(input, "cross_entropy")
     target = target.data if isinstance(target, Tensor) else np.asarray(target)
     if target.dtype.kind == "f" and target.ndim == 2:
         target = target.astype(input.dtype, copy=False)  # class probabilities
@@ -116,7 +123,7 @@ def nll_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     `input` holds log-probabilities (N, C), e.g. from `log_softmax`; `target` integer labels (N,).
     """
     _check_reduction(reduction, "nll_loss")
-    input = as_tensor(input, where="nll_loss")
+    input = _float_input(input, "nll_loss")
     labels = _class_labels(target, "nll_loss")
     if input.ndim != 2:
         raise ValueError(f"nll_loss: input must be 2-D (batch, classes), got shape {input.shape}")
