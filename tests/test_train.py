@@ -143,3 +143,10 @@ def test_bad_inputs_are_named():
         )
     with pytest.raises(ValueError, match="history file .* must end in .json or .csv"):
         History().save("history.txt")
+
+
+def test_history_load_names_the_file_of_a_broken_history(tmp_path):
+    broken = tmp_path / "history.csv"
+    broken.write_text("epoch,train_loss\n1,not-a-number\n")
+    with pytest.raises(ValueError, match="history.csv is not a training history"):
+        History.load(broken)

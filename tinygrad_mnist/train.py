@@ -99,7 +99,7 @@ class History:
             else:
                 raise ValueError(f"history file {path} must end in .json or .csv")
             return cls([EpochResult(**{**row, "epoch": int(row["epoch"])}) for row in rows])
-        except (KeyError, TypeError, json.JSONDecodeError) as err:
+        except (KeyError, TypeError, ValueError) as err:  # JSONDecodeError is a ValueError
             raise ValueError(f"{path} is not a training history written by tinygrad_mnist: {err}") from None
 
 
