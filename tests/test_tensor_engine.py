@@ -75,6 +75,21 @@ def test_leaf_gradients_never_share_memory():
     assert b.grad[0] == 1.0
 
 
+def test_linear_bias_gradient_of_one_sample_is_its_row_in_memory_of_its_own():
+    rng = np.random.default_rng(5)
+    x = Tensor(rng.standard_normal((1, 3)))  # one sample: the bias gradient is g's only row, no reduction
+    w1, w2 = (Tensor(rng.standard_normal((2, 3)), requires_grad=True) for _ in range(2))
+    b1, b2 = (Tensor(rng.standard_normal(2), requires_grad=True) for _ in range(2))
+    y = x.linear(w1, b1) + x.linear(w2, b2)  # add hands the same gradient array to both linear nodes
+    g = rng.standard_normal((1, 2)).astype(np.float32)
+    y.backward(g)
+    np.testing.assert_array_equal(b1.grad, g[0])
+    np.testing.assert_array_equal(b2.grad, g[0])
+    assert b1.grad.shape == (2,) and not np.shares_memory(b1.grad, b2.grad)
+    b1.grad[0] = 100.0  # a .grad may be written by its owner without touching another's
+    assert b2.grad[0] == g[0, 0]
+
+
 def test_gradients_are_summed_back_over_broadcast_axes():
     x = Tensor(np.ones((4, 3)), requires_grad=True)
     b = Tensor(np.ones(3), requires_grad=True)

@@ -98,6 +98,11 @@ def _matmul_2d(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return x * y if x.shape[1] == 1 else x @ y
 
 
+def _sum_rows(x: np.ndarray) -> np.ndarray:
+    """`x.sum(axis=0)`. A single row (a batch of one sample) is its own sum: no reduction to call."""
+    return x[0] if x.shape[0] == 1 else x.sum(axis=0)
+
+
 def _matmul_like(x: np.ndarray, y: np.ndarray, like: np.ndarray) -> np.ndarray:
     """`x @ y` (matrices) laid out in memory like `like`. The gradient of a transposed input such as
     `weight.T` is then itself transposed, and goes back through the transpose to the weight as a
@@ -334,7 +339,7 @@ class Tensor:
             x2 = x.data if x.data.ndim == 2 else x.data.reshape(-1, x.data.shape[-1])
             gx = g @ w.data if x.requires_grad else None
             gw = _matmul_2d(g2.T, x2) if w.requires_grad else None
-            gb = g2.sum(axis=0) if b is not None and b.requires_grad else None
+            gb = _sum_rows(g2) if b is not None and b.requires_grad else None
             return gx, gw, gb
 
         parents = (x, w) if b is None else (x, w, b)
