@@ -147,3 +147,14 @@ def test_unbroadcast_is_the_adjoint_of_broadcasting(data):
 @given(positive(0.5, 2.0))
 def test_positive_strategy_bounds(x):
     assert 0.5 <= x <= 2.0
+
+
+def test_a_vjp_that_upcasts_float32_is_caught_at_its_node():
+    def upcasting(t):
+        return Tensor._make(t.data * 2, "upcast", (t,), lambda g: (g.astype(np.float64) * 2,))
+
+    x = Tensor(np.ones(3), requires_grad=True)  # float32: the leaf would cast the float64 gradient back
+    with pytest.warns(GradcheckWarning):
+        report = gradcheck(lambda t: upcasting(t * 1), [x], raise_exception=False)
+    assert [f.check for f in report.failures] == ["vjp-dtype"]
+    assert "'upcast' returns a float64 gradient for a float32 input" in str(report)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_mnist.tensor import Tensor
+from tinygrad_mnist.tensor import Tensor, topological_order
 
 
 class GradcheckWarning(UserWarning):
@@ -114,7 +114,8 @@ def gradcheck(
     - `fast=True`: `projections` random directions u (per input) and upstream gradients v, comparing
       v . J u from backward with (f(x + eps u) - f(x - eps u)) . v / (2 eps): cheap for big inputs.
     - structural checks: backward twice gives the same gradients, a zero upstream gradient gives zero
-      gradients, and every gradient has its input's shape and dtype (checked in the inputs' own dtype).
+      gradients, and every op's VJP returns its input's dtype (checked in the inputs' own dtypes, at each
+      node; shapes are checked by the engine itself, which names an op whose VJP returns a wrong shape).
 
     Inputs are up-cast to float64 (with a warning for float32 ones: float32 differences are too coarse to
     judge). Returns a `GradcheckReport`; raises `GradcheckError` on failure unless `raise_exception=False`.
@@ -219,18 +220,20 @@ def _structural_checks(fn, arrays, originals, wants_grad, checked, names, out_sh
                     "zero-upstream", i, names[i], message="a zero upstream gradient gave nonzero grad"
                 )
             )
-    # Shapes and dtypes are checked in the inputs' own dtypes: float32 in, float32 gradient out.
+    # Dtypes are checked in the inputs' own dtypes (float32 in, float32 gradients out) at every node:
+    # leaves cast what they receive, so a VJP that up-casts would be invisible in the leaves' .grad.
     own = [t.data for t in originals]
-    leaves, out = _evaluate(fn, own, wants_grad)
-    out.backward(rng.standard_normal(out.shape))
-    for i in checked:
-        grad = leaves[i].grad
-        if grad is not None and (grad.shape != own[i].shape or grad.dtype != own[i].dtype):
-            report.failures.append(
-                GradcheckFailure(
-                    "shape-dtype",
-                    i,
-                    names[i],
-                    message=f"gradient {grad.shape} {grad.dtype} vs input {own[i].shape} {own[i].dtype}",
-                )
-            )
+    _, out = _evaluate(fn, own, wants_grad)
+    grads = {out: rng.standard_normal(out.shape).astype(out.dtype)}
+    for node in reversed(topological_order(out, needs_grad_only=True)):
+        g = grads.pop(node, None)
+        if g is None or node._backward is None:
+            continue
+        for parent, parent_grad in zip(node.parents, node._backward(g)):
+            if parent_grad is None or not parent.requires_grad:
+                continue
+            if parent_grad.dtype != parent.dtype:
+                message = f"'{node.op}' returns a {parent_grad.dtype} gradient for a {parent.dtype} input"
+                report.failures.append(GradcheckFailure("vjp-dtype", message=message))
+                continue
+            grads[parent] = parent_grad if parent not in grads else grads[parent] + parent_grad

@@ -36,15 +36,22 @@ class _GradMode:
 
 
 class no_grad(contextlib.ContextDecorator):
-    """Context manager (and decorator) that records no graph: inference costs only the numpy math."""
+    """Context manager (and decorator) that records no graph: inference costs only the numpy math.
+
+    The states it replaced are kept on a stack: a decorated function that calls itself (one instance,
+    entered several times) still restores the mode it found.
+    """
+
+    def __init__(self) -> None:
+        self._previous: list[bool] = []
 
     def __enter__(self) -> no_grad:
-        self._previous = _GradMode.enabled
+        self._previous.append(_GradMode.enabled)
         _GradMode.enabled = False
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _GradMode.enabled = self._previous
+        _GradMode.enabled = self._previous.pop()
 
 
 def is_grad_enabled() -> bool:
@@ -273,7 +280,7 @@ class Tensor:
         x, p = self.data, exponent.item() if isinstance(exponent, np.generic) else exponent
 
         def backward(g):
-            return (g * p * x ** (p - 1),)
+            return (g * p * x ** (p - 1) if p != 0 else np.zeros_like(g),)  # x**0 is flat, even at 0
 
         return Tensor._make(x**p, f"pow {p:g}", (self,), backward)
 
@@ -415,7 +422,7 @@ class Tensor:
 
         def backward(g):
             winners = x == top
-            share = winners / winners.sum(axis=axes, keepdims=True)
+            share = winners / winners.sum(axis=axes, keepdims=True, dtype=x.dtype)  # keeps float32
             return (share * g.reshape(top.shape),)
 
         return Tensor._make(top if keepdims else top.squeeze(axes), "max", (self,), backward)
@@ -509,12 +516,21 @@ class Tensor:
         n, classes = logits.shape
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        if n == 0:
+            raise ValueError(f"cross_entropy: empty batch, logits of shape {logits.shape}")
+        if isinstance(target, Tensor) and target.requires_grad:
+            raise ValueError("cross_entropy: no gradient flows into the target; pass target.detach()")
+        if t.dtype.kind == "f" and t.shape == (n,):
+            raise TypeError(
+                f"cross_entropy: class indices must be integers, got {t.dtype} labels of shape {t.shape} "
+                "(convert with labels.astype(np.int64))"
+            )
         if t.dtype.kind in "iub":
             if t.shape != (n,):
                 raise ValueError(
                     f"cross_entropy: target shape {t.shape} must be ({n},) for logits {logits.shape}"
                 )
-            if n and (t.min() < 0 or t.max() >= classes):
+            if t.min() < 0 or t.max() >= classes:
                 raise ValueError(
                     f"cross_entropy: class indices must be in [0, {classes}), got {t.min()}..{t.max()}"
                 )
@@ -562,6 +578,8 @@ class Tensor:
             raise ValueError(
                 f"mse_loss: input shape {x.data.shape} and target shape {t.data.shape} must be equal"
             )
+        if x.data.size == 0:
+            raise ValueError(f"mse_loss: empty input of shape {x.data.shape}")
         d = x.data - t.data
         squared = d * d
         if reduction == "none":
@@ -644,8 +662,8 @@ class Tensor:
                 node._backward, node._parents = None, ()
 
     def _accumulate_grad(self, g: np.ndarray, handed_out: set[int]) -> None:
-        if self.grad is not None:
-            self.grad = self.grad + g  # never in place: the old array may be referenced elsewhere
+        if self.grad is not None:  # never in place: the old array may be referenced elsewhere
+            self.grad = np.add(self.grad, g, dtype=self.grad.dtype)  # a float64 path can't up-cast it
             return
         # Every gradient is a fresh array made during this backward, or a view of one (reshape, transpose):
         # it may be stored as is unless its memory already went to another tensor's .grad.
@@ -670,6 +688,8 @@ class Tensor:
             raise RuntimeError(
                 "requires_grad_(False) only works on leaves; use .detach() on a computed tensor"
             )
+        if requires_grad and self.op is not None and not self.requires_grad:
+            self.op = None  # computed from constants (e.g. `Tensor(w) * 0.01`): it becomes a leaf to train
         self.requires_grad = requires_grad
         return self
 
