@@ -285,3 +285,10 @@ def test_calling_a_module_runs_its_forward_with_any_arguments():
     assert nn.Sequential(Affine(), Logged())(1.0) == ("logged", 1.0)
     with pytest.raises(NotImplementedError, match="Bare must define forward"):
         type("Bare", (nn.Module,), {})()(1.0)
+
+
+def test_append_after_slicing_adds_instead_of_replacing():
+    a, b, c, d = (nn.Linear(2, 2, rng=i) for i in range(4))
+    tail = nn.Sequential(a, b, c)[1:]
+    tail.append(d)
+    assert list(tail) == [b, c, d]

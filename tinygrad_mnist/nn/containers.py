@@ -31,8 +31,10 @@ class Sequential(Module):
             self.add_module(name, module)
 
     def append(self, module: Module) -> Sequential:
-        """Add `module` at the end, named by its position; returns self."""
-        self.add_module(str(len(self)), module)
+        """Add `module` at the end, named one past the highest numeric name (a slice keeps its
+        original names, so its length may already be taken); returns self."""
+        numbers = [int(name) for name in self._modules if name.isdigit()]
+        self.add_module(str(max(numbers, default=-1) + 1), module)
         return self
 
     def forward(self, x: Any) -> Any:
