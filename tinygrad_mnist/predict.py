@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 import numpy as np
 
-from tinygrad_mnist.tensor import Tensor, no_grad
+from tinygrad_mnist.tensor import Tensor
+from tinygrad_mnist.train import evaluating
 
 SIZE = 28  # MNIST images are 28x28
 BOX = 20  # the digit's longer side after resizing
@@ -246,7 +247,6 @@ def has_sigmoid_output(model: Any) -> bool:
     return bool(modules) and isinstance(modules[-1], nn.Sigmoid)
 
 
-@no_grad()
 def predict_proba(model: Any, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Class probabilities (N, 10) of images x (N, 784) or (N, 28, 28) in [0, 1], in eval mode.
 
@@ -257,23 +257,16 @@ def predict_proba(model: Any, x: np.ndarray, batch_size: int = 1000) -> np.ndarr
     x = np.asarray(x, dtype=np.float32)
     if x.ndim not in (2, 3) or x.shape[1:] not in ((SIZE * SIZE,), (SIZE, SIZE)):
         raise ValueError(f"predict_proba: expected images of shape (N, 784) or (N, 28, 28), got {x.shape}")
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
     sigmoid_output = has_sigmoid_output(model)
     chunks = []
-    try:
+    with evaluating(model):
         for start in range(0, len(x), batch_size):
             out = model(Tensor(x[start : start + batch_size])).data.astype(np.float64)
             if sigmoid_output:
                 probs = out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
             else:
-                e = np.exp(out - out.max(axis=1, keepdims=True))
-                probs = e / e.sum(axis=1, keepdims=True)
+                probs = Tensor(out, dtype=np.float64).softmax(axis=1).data
             chunks.append(probs)
-    finally:
-        if was_training and hasattr(model, "train"):
-            model.train()
     return np.concatenate(chunks) if chunks else np.zeros((0, 10))
 
 

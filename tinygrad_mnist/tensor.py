@@ -142,6 +142,13 @@ def _spread(g: np.ndarray, kept_shape: tuple[int, ...], shape: tuple[int, ...]) 
     return out
 
 
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """log(softmax(x)) along `axis`, shifted so the largest logit is 0: exp can't overflow, and logits
+    of +-1000 give finite values and gradients (softmax, log_softmax and cross_entropy all use it)."""
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
 class Tensor:
     """An n-dimensional array that records the op that produced it, so `backward()` can run the chain rule."""
 
@@ -484,10 +491,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ numerically stable fused ops
     def softmax(self, axis: int = -1) -> Tensor:
-        # the largest logit becomes 0, so exp can't overflow
-        shifted = self.data - self.data.max(axis=axis, keepdims=True)
-        e = np.exp(shifted)
-        out = e / e.sum(axis=axis, keepdims=True)
+        out = np.exp(_log_softmax(self.data, axis))
 
         def backward(g):
             return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
@@ -495,8 +499,7 @@ class Tensor:
         return Tensor._make(out, "softmax", (self,), backward)
 
     def log_softmax(self, axis: int = -1) -> Tensor:
-        shifted = self.data - self.data.max(axis=axis, keepdims=True)
-        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        out = _log_softmax(self.data, axis)
 
         def backward(g):
             return (g - np.exp(out) * g.sum(axis=axis, keepdims=True),)
@@ -541,8 +544,7 @@ class Tensor:
             raise ValueError(
                 f"cross_entropy: target shape {t.shape} matches neither ({n},) nor {logits.shape}"
             )
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        log_probs = _log_softmax(logits, 1)
         if labels is not None:
             per_row = -log_probs[rows, labels]
         else:

@@ -13,7 +13,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -110,7 +111,20 @@ def _check_data(x: np.ndarray, y: np.ndarray, what: str) -> None:
         raise ValueError(f"{what}: no samples")
 
 
-@no_grad()
+@contextmanager
+def evaluating(model: Any) -> Iterator[Any]:
+    """`model.eval()` and `no_grad()` for the block, then the mode the model had: for inference code."""
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        with no_grad():
+            yield model
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train()
+
+
 def evaluate(
     model: Callable[[Tensor], Tensor],
     x: np.ndarray,
@@ -120,19 +134,13 @@ def evaluate(
 ) -> tuple[float | None, float]:
     """Mean loss per sample (None without `loss_fn`) and accuracy over (x, y), under no_grad."""
     _check_data(x, y, "evaluate")
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
     total_loss, correct = 0.0, 0
-    try:
+    with evaluating(model):
         for xb, yb in DataLoader(x, y, batch_size):
             out = model(Tensor(xb))
             if loss_fn is not None:
                 total_loss += float(loss_fn(out, yb).data) * len(yb)
             correct += int((out.data.argmax(axis=1) == yb).sum())
-    finally:
-        if was_training and hasattr(model, "train"):
-            model.train()
     return (total_loss / len(y) if loss_fn is not None else None), correct / len(y)
 
 
