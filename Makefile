@@ -1,35 +1,44 @@
 # Each target builds its own virtual environment first, so a fresh clone needs nothing else.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: venv test test-slow train lint format bench clean
 
-venv: $(STAMP)
+venv: $(TEST_STAMP)
 
-$(STAMP): pyproject.toml
+$(PY):
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[test]'
-	touch $(STAMP)
 
-test: $(STAMP)
+# What training needs (numpy, graphviz, tqdm) ...
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	touch $(RUN_STAMP)
+
+# ... and what the tests need on top (pytest, hypothesis, ruff, Pillow, matplotlib).
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(TEST_STAMP) $(RUN_STAMP)
+
+test: $(TEST_STAMP)
 	$(PY) -m pytest
 
-test-slow: $(STAMP)
+test-slow: $(TEST_STAMP)
 	$(PY) -m pytest -m slow
 
-train: $(STAMP)
+train: $(RUN_STAMP)
 	$(VENV)/bin/tinygrad-mnist train --model mlp --epochs 10
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check tinygrad_mnist tests examples benchmarks
 	$(VENV)/bin/ruff format --check tinygrad_mnist tests examples benchmarks
 
-format: $(STAMP)
+format: $(TEST_STAMP)
 	$(VENV)/bin/ruff check --fix tinygrad_mnist tests examples benchmarks
 	$(VENV)/bin/ruff format tinygrad_mnist tests examples benchmarks
 
-bench: $(STAMP)
+bench: $(RUN_STAMP)
 	$(PY) benchmarks/train_speed.py
 
 clean:
