@@ -35,7 +35,6 @@ import platform
 import resource
 import statistics
 import sys
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -50,6 +49,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]  # numpy_mlp, and the package when 
 import numpy_mlp  # noqa: E402
 
 from tinygrad_mnist import optim  # noqa: E402
+from tinygrad_mnist.atomic import atomic_write_text  # noqa: E402
 from tinygrad_mnist.models import build_model  # noqa: E402
 from tinygrad_mnist.nn import Linear  # noqa: E402
 from tinygrad_mnist.nn import functional as F  # noqa: E402
@@ -383,11 +383,7 @@ def format_race(result: dict[str, Any], unit: str) -> str:
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        json.dump(payload, f, indent=2)
-        f.write("\n")
-    os.replace(f.name, path)
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------- main
