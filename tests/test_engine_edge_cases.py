@@ -63,9 +63,9 @@ def test_every_vjp_keeps_float32(name):
     stack = [(out, g)]
     while stack:
         node, grad = stack.pop()
-        if node._backward is None:
+        if node.grad_fn is None:
             continue
-        for parent, parent_grad in zip(node.parents, node._backward(grad)):
+        for parent, parent_grad in zip(node.parents, node.grad_fn.vjp(grad, node.data)):
             if parent_grad is not None and parent.requires_grad:
                 assert parent_grad.dtype == np.float32, f"{node.op} sends {parent_grad.dtype} to its input"
                 stack.append((parent, parent_grad))

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_mnist import GradcheckError, Tensor, gradcheck
+from tinygrad_mnist import Function, GradcheckError, Tensor, gradcheck
+from tinygrad_mnist.autograd.ops import unbroadcast as _unbroadcast
 from tinygrad_mnist.gradcheck import GradcheckWarning
-from tinygrad_mnist.tensor import _unbroadcast
 from tinygrad_mnist.testing import (
     away_from,
     broadcastable_shapes,
@@ -21,15 +21,45 @@ from tinygrad_mnist.testing import (
 )
 
 
-def broken_square(t: Tensor) -> Tensor:
+class BrokenSquare(Function):
     """x**2 whose backward is wrong at one element: what gradcheck exists to find."""
 
-    def backward(g):
-        grad = 2 * t.data * g
+    def forward(self, x):
+        return x**2
+
+    def backward(self, g, x, out):
+        grad = 2 * x * g
         grad.flat[-1] *= 1.5
         return (grad,)
 
-    return Tensor._make(t.data**2, "broken_square", (t,), backward)
+
+broken_square = BrokenSquare.apply
+
+
+class Squashed(Function):
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, g, x, out):
+        return (g.sum(keepdims=True),)
+
+
+class Noisy(Function):
+    rng = np.random.default_rng(0)
+
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, g, x, out):
+        return (g * 2 + self.rng.standard_normal() * 1e-3,)
+
+
+class Upcast(Function):
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, g, x, out):
+        return (g.astype(np.float64) * 2,)
 
 
 def test_wrong_gradient_is_reported_with_input_element_and_values():
@@ -70,9 +100,7 @@ def test_float32_inputs_warn_and_are_upcast_instead_of_failing():
 
 
 def test_a_vjp_returning_the_wrong_shape_is_named_by_the_engine():
-    def squashed(t):
-        return Tensor._make(t.data * 2, "squashed", (t,), lambda g: (g.sum(keepdims=True),))
-
+    squashed = Squashed.apply
     x = Tensor(np.ones(3), requires_grad=True, dtype=np.float64)
     with pytest.raises(
         RuntimeError, match=r"'squashed' returned a gradient of shape \(1,\) for an input of shape \(3,\)"
@@ -81,11 +109,7 @@ def test_a_vjp_returning_the_wrong_shape_is_named_by_the_engine():
 
 
 def test_structural_check_catches_nondeterministic_and_nonlinear_backward():
-    rng = np.random.default_rng(0)
-
-    def noisy(t):
-        return Tensor._make(t.data * 2, "noisy", (t,), lambda g: (g * 2 + rng.standard_normal() * 1e-3,))
-
+    noisy = Noisy.apply
     x = Tensor(np.ones(2), requires_grad=True, dtype=np.float64)
     report = gradcheck(noisy, [x], raise_exception=False)
     checks = {f.check for f in report.failures}
@@ -150,9 +174,7 @@ def test_positive_strategy_bounds(x):
 
 
 def test_a_vjp_that_upcasts_float32_is_caught_at_its_node():
-    def upcasting(t):
-        return Tensor._make(t.data * 2, "upcast", (t,), lambda g: (g.astype(np.float64) * 2,))
-
+    upcasting = Upcast.apply
     x = Tensor(np.ones(3), requires_grad=True)  # float32: the leaf would cast the float64 gradient back
     with pytest.warns(GradcheckWarning):
         report = gradcheck(lambda t: upcasting(t * 1), [x], raise_exception=False)

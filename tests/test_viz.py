@@ -356,10 +356,10 @@ def test_cluster_mode_frames_each_module():
     found = nodes(graph)
     assert len([k for k in found if k.startswith("op")]) == 4  # nothing hidden: linear, relu, linear, loss
     assert (
-        len([k for k in found if k.startswith("t")]) == 9
-    )  # x, 2 x (weight, bias), h, relu(h), logits, loss
+        len([k for k in found if k.startswith("t")]) == 10
+    )  # x, 2 x (weight, bias), h, relu(h), logits, labels, loss
     structure = named_structure(graph)
-    assert len(structure) == 12
+    assert len(structure) == 13
     for name in ("x", "fc1.weight", "fc1.bias"):
         assert (name, "linear") in structure
     for name in ("fc2.weight", "fc2.bias"):
@@ -405,8 +405,8 @@ def test_collapsed_modules_are_single_nodes():
         and "|grad|" in found["m0"]
         and "1 op: linear (x·Wᵀ + b)" in found["m0"]
     )
-    # x -> fc1 -> h -> relu -> h' -> fc2 -> logits -> cross_entropy -> loss
-    assert len(edges(graph)) == 8
+    # x -> fc1 -> h -> relu -> h' -> fc2 -> logits -> cross_entropy -> loss, and labels -> cross_entropy
+    assert len(edges(graph)) == 9
     assert "fc1.weight" not in graph.source  # parameters live inside their module's box
 
 
@@ -568,7 +568,9 @@ def test_mnist_mlp_loss_graph_renders(tmp_path):
     found = nodes(graph)
     ops = [op_label(v) for k, v in found.items() if k.startswith("op")]
     assert sorted(ops) == sorted(["linear", "relu", "linear", "cross_entropy"])
-    assert len(edges(graph)) == 12  # x, fc1.weight, fc1.bias -> linear -> ... -> cross_entropy -> loss
+    assert (
+        len(edges(graph)) == 13
+    )  # x, fc1.weight, fc1.bias -> linear -> ... -> cross_entropy (with labels) -> loss
     assert "fc1.weight" in graph.source and "(128, 784) float32" in graph.source
     width, height = png_size(path)
     assert width > 500 and height > 100

@@ -3,8 +3,27 @@
 import importlib
 from typing import Any
 
-from tinygrad_mnist.gradcheck import GradcheckError, GradcheckReport, gradcheck
-from tinygrad_mnist.tensor import Tensor, is_grad_enabled, no_grad, topological_order
+from tinygrad_mnist.autograd import (
+    Function,
+    Tensor,
+    cat,
+    enable_grad,
+    gather,
+    grad,
+    hessian,
+    hvp,
+    is_grad_enabled,
+    maximum,
+    minimum,
+    no_grad,
+    pad,
+    set_grad_enabled,
+    stack,
+    take_along_axis,
+    topological_order,
+    where,
+)
+from tinygrad_mnist.gradcheck import GradcheckError, GradcheckReport, gradcheck, gradgradcheck
 
 _LAZY_SUBMODULES = {"checkpoint", "nn", "optim"}
 
@@ -17,15 +36,30 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Function",
     "GradcheckError",
     "GradcheckReport",
     "Tensor",
+    "cat",
     "checkpoint",
+    "enable_grad",
+    "gather",
+    "grad",
     "gradcheck",
+    "gradgradcheck",
+    "hessian",
+    "hvp",
     "is_grad_enabled",
+    "maximum",
+    "minimum",
     "nn",
     "no_grad",
     "optim",
+    "pad",
+    "set_grad_enabled",
+    "stack",
+    "take_along_axis",
     "topological_order",
+    "where",
 ]
 __version__ = "0.1.0"

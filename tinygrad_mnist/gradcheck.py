@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_mnist.tensor import Tensor, topological_order
+from tinygrad_mnist.autograd import Tensor, topological_order
 
 
 class GradcheckWarning(UserWarning):
@@ -227,9 +227,10 @@ def _structural_checks(fn, arrays, originals, wants_grad, checked, names, out_sh
     grads = {out: rng.standard_normal(out.shape).astype(out.dtype)}
     for node in reversed(topological_order(out, needs_grad_only=True)):
         g = grads.pop(node, None)
-        if g is None or node._backward is None:
+        fn = node.grad_fn
+        if g is None or fn is None or not fn.inputs:
             continue
-        for parent, parent_grad in zip(node.parents, node._backward(g)):
+        for parent, parent_grad in zip(node.parents, fn.vjp(g, node.data)):
             if parent_grad is None or not parent.requires_grad:
                 continue
             if parent_grad.dtype != parent.dtype:
@@ -237,3 +238,54 @@ def _structural_checks(fn, arrays, originals, wants_grad, checked, names, out_sh
                 report.failures.append(GradcheckFailure("vjp-dtype", message=message))
                 continue
             grads[parent] = parent_grad if parent not in grads else grads[parent] + parent_grad
+
+
+def gradgradcheck(
+    fn: Callable[..., Tensor],
+    inputs: Sequence[Tensor | np.ndarray],
+    grad_outputs: np.ndarray | None = None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    *,
+    seed: int = 0,
+    raise_exception: bool = True,
+) -> GradcheckReport:
+    """Check second derivatives: the gradient of the gradient against finite differences of the gradient.
+
+    The first-order VJP `x -> d(v · fn(x))/dx` (v a fixed random upstream gradient, or `grad_outputs`) is
+    itself a function of the inputs, computed with `grad(create_graph=True)`; `gradcheck` then compares
+    its backward (second-order autograd) with central differences of it (like PyTorch's gradgradcheck).
+    """
+    from tinygrad_mnist.autograd import cat, grad
+
+    originals = [x if isinstance(x, Tensor) else Tensor(x, dtype=np.asarray(x).dtype) for x in inputs]
+    checked = [i for i, t in enumerate(originals) if t.requires_grad]
+    if not checked:
+        raise ValueError("gradgradcheck: no input has requires_grad=True, so there is no gradient to check")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradcheckWarning)
+        probe = fn(
+            *[
+                Tensor(t.data, requires_grad=t.requires_grad, dtype=np.float64) if t.dtype.kind == "f" else t
+                for t in originals
+            ]
+        )
+    v = (
+        np.random.default_rng(seed).standard_normal(probe.shape)
+        if grad_outputs is None
+        else np.asarray(grad_outputs, dtype=np.float64)
+    )
+
+    def first_order(*xs: Tensor) -> Tensor:
+        out = fn(*xs)
+        wanted = [xs[i] for i in checked]
+        grads = grad(
+            out, wanted, grad_outputs=Tensor(v, dtype=out.dtype), create_graph=True, allow_unused=True
+        )
+        flat = [(g if g is not None else x * 0).reshape(-1) for g, x in zip(grads, wanted)]
+        return cat(flat) if len(flat) > 1 else flat[0]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradcheckWarning)
+        return gradcheck(first_order, originals, eps, atol, rtol, seed=seed, raise_exception=raise_exception)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinygrad_mnist import optim
+from tinygrad_mnist.autograd import Tensor
 from tinygrad_mnist.data import MNIST, load_mnist, preprocess
 from tinygrad_mnist.nn import functional as F
-from tinygrad_mnist.tensor import Tensor
 from tinygrad_mnist.train import LossFn
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_mnist.tensor import Tensor
+from tinygrad_mnist.autograd import Tensor
 
 Shape = tuple[int, ...]
 

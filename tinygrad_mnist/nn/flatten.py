@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tinygrad_mnist.autograd import Tensor
 from tinygrad_mnist.nn.functional import as_tensor
 from tinygrad_mnist.nn.module import Module
-from tinygrad_mnist.tensor import Tensor
 
 
 class Flatten(Module):

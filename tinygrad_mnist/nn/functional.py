@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_mnist.tensor import Tensor
+from tinygrad_mnist.autograd import Tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
 

@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 
-from tinygrad_mnist.tensor import Tensor
+from tinygrad_mnist.autograd import Tensor
 
 _default_generator: np.random.Generator = np.random.default_rng()
 

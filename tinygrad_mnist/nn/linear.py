@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_mnist.autograd import Tensor
 from tinygrad_mnist.nn import init
 from tinygrad_mnist.nn.functional import as_tensor
 from tinygrad_mnist.nn.module import Module, Parameter
-from tinygrad_mnist.tensor import Tensor
 
 
 class Linear(Module):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tinygrad_mnist.autograd import Tensor
 from tinygrad_mnist.nn import functional as F
 from tinygrad_mnist.nn.module import Module
-from tinygrad_mnist.tensor import Tensor
 
 
 class _Loss(Module):

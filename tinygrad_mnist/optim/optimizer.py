@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from tinygrad_mnist.tensor import Tensor
+from tinygrad_mnist.autograd import Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
 

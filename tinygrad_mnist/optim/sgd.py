@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_mnist.autograd import Tensor
 from tinygrad_mnist.optim.optimizer import Optimizer, ParamsArg, _check_number
-from tinygrad_mnist.tensor import Tensor
 
 
 class SGD(Optimizer):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tinygrad_mnist.tensor import Tensor, topological_order
+from tinygrad_mnist.autograd import Tensor, topological_order
 
 
 def retain_all_grads(root: Tensor) -> list[Tensor]:

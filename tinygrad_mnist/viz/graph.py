@@ -17,7 +17,7 @@ from typing import Any
 import graphviz
 import numpy as np
 
-from tinygrad_mnist.tensor import Tensor, topological_order
+from tinygrad_mnist.autograd import Tensor, topological_order
 from tinygrad_mnist.viz import style
 from tinygrad_mnist.viz.grouping import group_by_module, module_types, owner_of, parameter_names
 
@@ -134,15 +134,27 @@ def _op_label(t: Tensor, inlined: set[int]) -> str:
     if any(id(p) in inlined for p in t.parents):
         args = [_scalar_text(p.data) if id(p) in inlined else "·" for p in t.parents]
         label += style.esc(f"({', '.join(args)})")
-    formula = style.OP_FORMULAS.get((t.op, len(t.parents)))
+    formula = _fused_formula(t)
     if formula:
         label += f'<BR/><FONT POINT-SIZE="10">{style.esc(formula)}</FONT>'
     return f"<{label}>"
 
 
+def _fused_formula(t: Tensor) -> str | None:
+    """What a fused op computes (it stands for several steps, so the picture says them); None for a
+    primitive, whose name says it all (its formula is the node's tooltip)."""
+    fn = t.grad_fn
+    return fn.describe() if fn is not None and fn.reference is not None else None
+
+
+def _op_tooltip(t: Tensor) -> str:
+    fn = t.grad_fn
+    return f"{fn.name}: {fn.describe()}" if fn is not None and fn.formula else str(t.op)
+
+
 def _op_text(t: Tensor) -> str:
     """The op's name with what it computes, as plain text: `linear (x·Wᵀ + b)`, `relu`."""
-    formula = style.OP_FORMULAS.get((t.op, len(t.parents)))
+    formula = _fused_formula(t)
     return f"{t.op} ({formula})" if formula else t.op
 
 
@@ -257,7 +269,7 @@ class _Builder:
                 self._module_edges(t, i, group, module_nodes[group], index, hidden)
                 continue
             op_id = f"op{i}"
-            attrs = dict(style.KIND_STYLE["op"], label=_op_label(t, inlined))
+            attrs = dict(style.KIND_STYLE["op"], label=_op_label(t, inlined), tooltip=_op_tooltip(t))
             self.add_node(op_id, "op", attrs, group if mode == "cluster" else None)
             for p in t.parents:
                 if id(p) not in inlined:

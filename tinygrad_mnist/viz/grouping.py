@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tinygrad_mnist.tensor import Tensor, topological_order
+from tinygrad_mnist.autograd import Tensor, topological_order
 
 
 def parameter_names(module: Any = None, params: Mapping[str, Tensor] | None = None) -> dict[int, str]:

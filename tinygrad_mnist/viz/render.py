@@ -16,7 +16,7 @@ from typing import Any
 import graphviz
 
 from tinygrad_mnist.atomic import atomic_write
-from tinygrad_mnist.tensor import Tensor
+from tinygrad_mnist.autograd import Tensor
 
 IMAGE_FORMATS = ("png", "svg", "pdf")
 SOURCE_FORMATS = ("dot", "gv")

@@ -50,12 +50,6 @@ KIND_STYLE: dict[str, dict[str, str]] = {
     "module": {"shape": "box3d", "style": "filled", "fillcolor": "#fdd9b5", "color": "#b35900"},
 }
 CLUSTER_STYLE = {"style": "rounded,dashed", "color": "#b35900", "fontcolor": "#b35900", "fontname": FONT}
-# What a fused op computes, printed under its name: one node hides several steps, so the picture says
-# them. Keyed by op name and number of inputs (`linear` has two without a bias).
-OP_FORMULAS: dict[tuple[str, int], str] = {
-    ("linear", 3): "x·Wᵀ + b",
-    ("linear", 2): "x·Wᵀ",
-}
 KIND_LABELS = {
     "input": "input / constant",
     "parameter": "parameter (requires grad)",

@@ -1,0 +1,122 @@
+"""`Function`: one op of the engine, its forward value and its vector-Jacobian product side by side.
+
+Every op, built in or your own, is a subclass (as in DeZero and PyTorch's `autograd.Function`):
+
+    class Square(Function):
+        formula = "x²"
+
+        def forward(self, x):            # numpy arrays in, a numpy array out
+            return x * x
+
+        def backward(self, g, x, out):   # g = d loss / d out; one gradient per input
+            return (2 * x * g,)
+
+    y = Square.apply(t)                  # a Tensor that remembers Square and its input
+
+`backward` gets the upstream gradient `g`, the op's inputs and its output `out`. Normally these are
+numpy arrays. Under `backward(create_graph=True)` they are the Tensors themselves, so the very same
+lines build a graph of the backward pass, and gradients of gradients come for free. That is why a
+backward is written with operators and with ops that work on both (`x * g`, `x.sum(axis)`,
+`x.reshape(s)`, `where(...)`), never with `np.exp(x)`. A fused op (several primitives in one node, for
+speed) may write a numpy-only backward if it gives a `reference` composition: under create_graph the
+engine differentiates the reference instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tinygrad_mnist.autograd.grad_mode import _mode
+from tinygrad_mnist.autograd.tensor import Tensor, _creation_counter
+
+#: Every Function subclass by name: the tests enumerate it, so no op ships without a gradient check.
+registry: dict[str, type[Function]] = {}
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+class Function:
+    """Base class of every op. Subclasses define `forward` and `backward`; `apply` runs and records them.
+
+    Class attributes describe the op for pictures and traces: `name` (from the class name unless set),
+    `formula` (one line of math; `{field}`s are filled from the instance, as in `x^{exponent:g}`) and
+    `arg_names` (how the formula calls the inputs). Parameters that are not tensors (an axis, a shape)
+    are arguments of `__init__`, stored on the instance.
+    """
+
+    name: ClassVar[str] = ""
+    formula: ClassVar[str] = ""
+    arg_names: ClassVar[tuple[str, ...]] = ("x",)
+    #: the same op written with primitives; set for fused ops, compared to them by the tests
+    reference: ClassVar[Callable[..., Tensor] | None] = None
+
+    # Set by `apply` when the op is recorded: the graph's edges, and what backward will need.
+    inputs: tuple[Tensor, ...] = ()
+    saved: tuple[Any, ...] = ()
+    needs_input_grad: tuple[bool, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = _snake_case(cls.__name__)
+        registry[cls.name] = cls
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must define forward(self, *inputs)")
+
+    def backward(self, g: Any, *xs: Any, out: Any) -> tuple[Any, ...]:
+        raise NotImplementedError(f"{type(self).__name__} must define backward(self, g, *inputs, out)")
+
+    def vjp(self, g: np.ndarray, out: np.ndarray) -> tuple[Any, ...]:
+        """This recorded op's backward on numpy arrays, one gradient per input (for tools and tests)."""
+        grads = self.backward(g, *self.saved, out=out)
+        return tuple(grads) if isinstance(grads, tuple | list) else (grads,)
+
+    def describe(self) -> str:
+        """The formula with this instance's parameters filled in (what a graph node shows)."""
+        return self.formula.format(**vars(self)) if "{" in self.formula else self.formula
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"
+
+    @classmethod
+    def apply(cls, *inputs: Any, **params: Any) -> Any:
+        """Run the op. On Tensors it returns a Tensor, recorded in the graph when grad mode is on and an
+        input requires grad. On plain numpy arrays (what a backward receives) it returns forward's array:
+        the same call serves both, which is what makes every backward differentiable."""
+        fn = cls(**params) if params else cls()
+        like = None  # the tensor whose dtype Python numbers and arrays adopt: the first float one
+        for x in inputs:
+            if isinstance(x, Tensor) and (
+                like is None or (like.data.dtype.kind != "f" and x.data.dtype.kind == "f")
+            ):
+                like = x
+        if like is None:
+            return fn.forward(*inputs)
+        tensors = tuple([x if isinstance(x, Tensor) else like._lift(x) for x in inputs])
+        return fn._record(tensors, tuple([t.data for t in tensors]))
+
+    def _record(self, tensors: tuple[Tensor, ...], arrays: tuple[np.ndarray, ...]) -> Tensor:
+        """Run forward and wrap its result; link it into the graph only if gradients are on and an input
+        needs one (this is the hot path of every op: no generator, no extra call)."""
+        data = self.forward(*arrays)
+        out = Tensor.__new__(Tensor)
+        out.data = data if type(data) is np.ndarray else np.asarray(data)
+        out.grad = out.name = None
+        out._retain_grad = out.requires_grad = False
+        out._ctx, out._id = self, next(_creation_counter)
+        if _mode.enabled:
+            for t in tensors:
+                if t.requires_grad:
+                    if out.data.dtype.kind == "f":  # ints and bools carry no gradient
+                        self.inputs, self.saved = tensors, arrays
+                        self.needs_input_grad = tuple([t.requires_grad for t in tensors])
+                        out.requires_grad = True
+                    break
+        return out

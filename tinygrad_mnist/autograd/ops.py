@@ -1,0 +1,597 @@
+"""The primitive ops: each one's forward value and vector-Jacobian product (VJP), side by side.
+
+Read one and you have read them all. `forward` gets numpy arrays; `backward(g, *inputs, out)` gets the
+gradient of the output and returns one gradient per input (None where none is needed). Backwards are
+written with operators and with the ops of this file called as functions (`where`, `exp`, ...), which
+work on numpy arrays and on Tensors alike: that is all `backward(create_graph=True)` needs to
+differentiate a backward again. Everything else (var, softplus, stack, ...) is composed of these in
+`composed.py`; the fused ops, one node for several of these for speed, are in `fused.py`.
+
+Families: elementwise binary, elementwise unary, reductions, movement and indexing, matrix product.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tinygrad_mnist.autograd import fast
+from tinygrad_mnist.autograd.function import Function
+
+
+def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
+    """Sum `g` down to `shape`: the VJP of numpy broadcasting (an input used many times gets the sum)."""
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def _broadcasting(name: str, ufunc: np.ufunc, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Apply a binary ufunc, turning numpy's broadcast error into one that names the op and both shapes."""
+    try:
+        return ufunc(a, b)
+    except ValueError:
+        raise ValueError(
+            f"{name}: shapes {np.shape(a)} and {np.shape(b)} cannot be broadcast together"
+        ) from None
+
+
+def normalize_axis(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimension(s)")
+    return tuple(int(a) % ndim for a in axes)
+
+
+def kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """`shape` with the reduced `axes` kept as size 1 (what keepdims=True gives): the reduction's
+    gradient reshaped to it broadcasts against the reduction's input."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def as_shape(args: tuple[Any, ...]) -> tuple[int, ...]:
+    """`f(2, 3)`, `f((2, 3))` and numpy integers all name the shape (2, 3)."""
+    if len(args) == 1 and not isinstance(args[0], int | np.integer):
+        args = tuple(args[0])
+    return tuple(operator.index(n) for n in args)
+
+
+# ---------------------------------------------------------------------- elementwise, two inputs
+class Add(Function):
+    formula, arg_names = "a + b", ("a", "b")
+
+    def forward(self, a, b):
+        return _broadcasting("add", np.add, a, b)
+
+    def backward(self, g, a, b, out):
+        da, db = self.needs_input_grad
+        return (unbroadcast(g, a.shape) if da else None), (unbroadcast(g, b.shape) if db else None)
+
+
+class Sub(Function):
+    formula, arg_names = "a − b", ("a", "b")
+
+    def forward(self, a, b):
+        return _broadcasting("sub", np.subtract, a, b)
+
+    def backward(self, g, a, b, out):
+        da, db = self.needs_input_grad
+        return (unbroadcast(g, a.shape) if da else None), (unbroadcast(-g, b.shape) if db else None)
+
+
+class Mul(Function):
+    formula, arg_names = "a · b", ("a", "b")
+
+    def forward(self, a, b):
+        return _broadcasting("mul", np.multiply, a, b)
+
+    def backward(self, g, a, b, out):
+        da, db = self.needs_input_grad
+        return (unbroadcast(g * b, a.shape) if da else None), (unbroadcast(g * a, b.shape) if db else None)
+
+
+class Div(Function):
+    formula, arg_names = "a / b", ("a", "b")
+
+    def forward(self, a, b):
+        return _broadcasting("div", np.divide, a, b)
+
+    def backward(self, g, a, b, out):  # d(a/b)/db = -a/b² = -out/b
+        da, db = self.needs_input_grad
+        return (unbroadcast(g / b, a.shape) if da else None), (
+            unbroadcast(-g * out / b, b.shape) if db else None
+        )
+
+
+class Pow(Function):
+    """a ** b for a tensor or scalar exponent. x**0 is flat (gradient 0, even at x = 0)."""
+
+    formula, arg_names = "aᵇ", ("a", "b")
+
+    def forward(self, a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf is the honest value
+            return _broadcasting("pow", np.power, a, b)
+
+    def backward(self, g, a, b, out):
+        da, db = self.needs_input_grad
+        ga = unbroadcast(where(b == 0, 0, g * b * power(a, b - 1)), a.shape) if da else None
+        gb = unbroadcast(g * out * log(where(a == 0, 1, a)), b.shape) if db else None  # 0 at a = 0
+        return ga, gb
+
+
+class Maximum(Function):
+    """Elementwise max; where a == b the gradient is split evenly (the mean of both one-sided slopes)."""
+
+    formula, arg_names = "max(a, b)", ("a", "b")
+
+    def forward(self, a, b):
+        return _broadcasting("maximum", np.maximum, a, b)
+
+    def backward(self, g, a, b, out):
+        da, db = self.needs_input_grad
+        half = where(a == b, g * 0.5, 0)
+        ga = unbroadcast(where(a > b, g, half), a.shape) if da else None
+        gb = unbroadcast(where(b > a, g, half), b.shape) if db else None
+        return ga, gb
+
+
+class Where(Function):
+    """`a` where `cond` holds, else `b`: the gradient goes to whichever was picked."""
+
+    formula, arg_names = "cond ? a : b", ("cond", "a", "b")
+
+    def forward(self, cond, a, b):
+        return np.where(cond, a, b)
+
+    def backward(self, g, cond, a, b, out):
+        _, da, db = self.needs_input_grad
+        ga = unbroadcast(where(cond, g, 0), a.shape) if da else None
+        gb = unbroadcast(where(cond, 0, g), b.shape) if db else None
+        return None, ga, gb
+
+
+# ---------------------------------------------------------------------- elementwise, one input
+class Neg(Function):
+    formula = "−x"
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, g, x, out):
+        return (-g,)
+
+
+class Exp(Function):
+    formula = "eˣ"
+
+    def forward(self, x):
+        return np.exp(x)
+
+    def backward(self, g, x, out):  # (eˣ)' = eˣ: the output itself
+        return (g * out,)
+
+
+class Log(Function):
+    formula = "ln x"
+
+    def forward(self, x):
+        return np.log(x)
+
+    def backward(self, g, x, out):
+        return (g / x,)
+
+
+class Log1p(Function):
+    formula = "ln(1 + x)"
+
+    def forward(self, x):
+        return np.log1p(x)
+
+    def backward(self, g, x, out):
+        return (g / (1 + x),)
+
+
+class Sqrt(Function):
+    formula = "√x"
+
+    def forward(self, x):
+        return np.sqrt(x)
+
+    def backward(self, g, x, out):
+        return (g / (2 * out),)
+
+
+class Sin(Function):
+    formula = "sin x"
+
+    def forward(self, x):
+        return np.sin(x)
+
+    def backward(self, g, x, out):
+        return (g * cos(x),)
+
+
+class Cos(Function):
+    formula = "cos x"
+
+    def forward(self, x):
+        return np.cos(x)
+
+    def backward(self, g, x, out):
+        return (-g * sin(x),)
+
+
+class Tanh(Function):
+    formula = "tanh x"
+
+    def forward(self, x):
+        return np.tanh(x)
+
+    def backward(self, g, x, out):
+        return (g * (1 - out * out),)
+
+
+class Sigmoid(Function):
+    formula = "σ(x) = 1 / (1 + e⁻ˣ)"
+
+    def forward(self, x):
+        # Below x = -88 (float32; -709 in float64) exp(-x) overflows to inf and the result is 0, where
+        # the true value is under 1e-38: the overflow is harmless, so its warning is silenced.
+        with np.errstate(over="ignore"):
+            return 1 / (1 + np.exp(-x))
+
+    def backward(self, g, x, out):  # σ' = σ(1 − σ)
+        return (g * out * (1 - out),)
+
+
+class Relu(Function):
+    formula = "max(x, 0)"
+
+    def forward(self, x):
+        return np.maximum(x, 0)
+
+    def backward(self, g, x, out):  # gradient 0 at the kink x == 0, as PyTorch does
+        return (g * (out > 0),)
+
+
+class Abs(Function):
+    formula = "|x|"
+
+    def forward(self, x):
+        return np.abs(x)
+
+    def backward(self, g, x, out):  # gradient 0 at x == 0, as PyTorch does
+        return (g * sign(x),)
+
+
+class Sign(Function):
+    """−1, 0 or 1: flat everywhere it has a derivative, so the gradient is 0."""
+
+    formula = "sign x"
+
+    def forward(self, x):
+        return np.sign(x)
+
+    def backward(self, g, x, out):
+        return (g * 0,)
+
+
+class Clip(Function):
+    """x limited to [min, max] (either may be None); gradient 1 inside, boundaries included, as PyTorch."""
+
+    formula = "clip(x, {min}, {max})"
+
+    def __init__(self, min: float | None = None, max: float | None = None):
+        if min is None and max is None:
+            raise ValueError("clip: give at least one of min and max")
+        self.min, self.max = min, max
+
+    def forward(self, x):
+        return np.clip(x, self.min, self.max)
+
+    def backward(self, g, x, out):  # where clipping left x unchanged, the slope is 1
+        return (g * (out == x),)
+
+
+class Erf(Function):
+    """The error function (numpy has none, so math.erf per element: fine for activations, not fast)."""
+
+    formula = "erf x"
+
+    def forward(self, x):
+        return np.vectorize(math.erf, otypes=[x.dtype])(x) if x.size else x.copy()
+
+    def backward(self, g, x, out):  # erf'(x) = 2/√π · e^(−x²)
+        return (g * (2 / math.sqrt(math.pi)) * exp(-(x * x)),)
+
+
+class Cast(Function):
+    """A change of dtype; the gradient goes back in the input's dtype."""
+
+    formula = "x as {dtype}"
+
+    def __init__(self, dtype: Any):
+        self.dtype = np.dtype(dtype)
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, g, x, out):
+        return (cast(g, dtype=x.dtype),)
+
+
+# ---------------------------------------------------------------------- reductions
+class Sum(Function):
+    formula = "Σ x"
+
+    def __init__(self, axis: int | Sequence[int] | None = None, keepdims: bool = False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.axes = normalize_axis(self.axis, x.ndim)
+        self.kept = kept_shape(x.shape, self.axes)
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, g, x, out):  # every element gets the gradient of the total it went into
+        return (broadcast_to(g.reshape(self.kept), shape=x.shape),)
+
+
+class Mean(Function):
+    formula = "Σ x / n"
+
+    def __init__(self, axis: int | Sequence[int] | None = None, keepdims: bool = False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.axes = normalize_axis(self.axis, x.ndim)
+        self.kept = kept_shape(x.shape, self.axes)
+        self.count = math.prod(x.shape[a] for a in self.axes)
+        return x.mean(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, g, x, out):
+        return (broadcast_to(g.reshape(self.kept) / self.count, shape=x.shape),)
+
+
+class Max(Function):
+    """Maximum along `axis`. Ties split the gradient evenly among the tied elements (like tinygrad); a
+    NaN is the maximum, and its position gets the gradient (like PyTorch)."""
+
+    formula = "max x"
+
+    def __init__(self, axis: int | Sequence[int] | None = None, keepdims: bool = False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.axes = normalize_axis(self.axis, x.ndim)
+        return x.max(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, g, x, out):
+        kept = kept_shape(x.shape, self.axes)
+        top = out.reshape(kept)
+        winners = ((x == top) | ((x != x) & (top != top))).astype(x.dtype)  # x != x: x is NaN
+        return (g.reshape(kept) * winners / winners.sum(axis=self.axes, keepdims=True),)
+
+
+class Prod(Function):
+    """Product along `axis`. Each element's gradient is the product of the others, zeros included."""
+
+    formula = "Π x"
+
+    def __init__(self, axis: int | Sequence[int] | None = None, keepdims: bool = False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.axes = normalize_axis(self.axis, x.ndim)
+        return x.prod(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, g, x, out):
+        kept = kept_shape(x.shape, self.axes)
+        zero = x == 0
+        safe = where(zero, 1, x)  # the product of the others is out / x, unless x is 0:
+        lone_zero = zero.sum(axis=self.axes, keepdims=True) == 1  # then it is the product of the rest
+        others = where(zero, prod(safe, axis=self.axes, keepdims=True) * lone_zero, out.reshape(kept) / safe)
+        return (g.reshape(kept) * others,)
+
+
+# ---------------------------------------------------------------------- movement and indexing
+class Reshape(Function):
+    formula = "reshape to {shape}"
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = shape
+
+    def forward(self, x):
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise ValueError(
+                f"reshape: cannot reshape a tensor of shape {x.shape} into {self.shape}"
+            ) from None
+
+    def backward(self, g, x, out):
+        return (g.reshape(x.shape),)
+
+
+class Transpose(Function):
+    """Permute axes (all reversed when none are given), like numpy's `transpose`."""
+
+    formula = "permute axes {axes}"
+
+    def __init__(self, axes: tuple[int, ...] | None = None):
+        self.axes = axes or None
+
+    def forward(self, x):
+        out = x.transpose(self.axes)  # numpy checks the axes; None reverses them all
+        self.inverse = None  # `.T`: a reversal is its own inverse
+        if self.axes is not None:
+            position = [axis % x.ndim for axis in self.axes]  # negative axes counted from the end
+            self.inverse = tuple(sorted(range(len(position)), key=position.__getitem__))
+        return out
+
+    def backward(self, g, x, out):
+        return (g.transpose(self.inverse),)
+
+
+class BroadcastTo(Function):
+    formula = "broadcast to {shape}"
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        out = np.empty(self.shape, dtype=x.dtype)  # a fresh array: 8x faster than np.broadcast_to here
+        try:
+            out[...] = x
+        except ValueError:
+            raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {self.shape}") from None
+        return out
+
+    def backward(self, g, x, out):
+        return (unbroadcast(g, x.shape),)
+
+
+def _is_basic(index: Any) -> bool:
+    """Ints, slices, None and ... pick each element at most once; anything else (lists, arrays, tuples
+    inside the index, ranges, masks) is numpy's advanced indexing, which may pick one several times."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, int | np.integer | slice) or p is None or p is Ellipsis for p in parts)
+
+
+class Getitem(Function):
+    """Slicing and integer-array indexing, e.g. `logp[np.arange(n), labels]` picks one class per row."""
+
+    formula = "x[index]"
+
+    def __init__(self, index: Any):
+        self.index = index
+
+    def forward(self, x):
+        return x[self.index]
+
+    def backward(self, g, x, out):  # put each picked gradient back where it came from
+        return (index_add(g, index=self.index, shape=x.shape),)
+
+
+class IndexAdd(Function):
+    """zeros(shape) with `g` added at `index`: getitem's VJP (repeated picks add up), and getitem is its."""
+
+    formula = "zeros[index] += g"
+    arg_names = ("g",)
+
+    def __init__(self, index: Any, shape: tuple[int, ...]):
+        self.index, self.shape = index, shape
+
+    def forward(self, g):
+        grad = np.zeros(self.shape, dtype=g.dtype)
+        if _is_basic(self.index):
+            grad[self.index] = g
+        else:
+            np.add.at(grad, self.index, g)  # repeated indices must add up, not overwrite
+        return grad
+
+    def backward(self, gg, g, out):
+        return (getitem(gg, index=self.index),)
+
+
+class Pad(Function):
+    """Pad with a constant; `pad_width` is numpy's ((before, after), ...) per axis."""
+
+    formula = "pad {pad_width}"
+
+    def __init__(self, pad_width: tuple[tuple[int, int], ...], value: float = 0.0):
+        self.pad_width, self.value = pad_width, value
+
+    def forward(self, x):
+        return np.pad(x, self.pad_width, constant_values=self.value)
+
+    def backward(self, g, x, out):  # the gradient of the padding is dropped: cut out the middle
+        middle = tuple(slice(before, before + n) for (before, _), n in zip(self.pad_width, x.shape))
+        return (g[middle],)
+
+
+class Cat(Function):
+    """Join tensors along an existing axis; each gets its own slice of the gradient back."""
+
+    formula = "concatenate along axis {axis}"
+    arg_names = ()
+
+    def __init__(self, axis: int = 0):
+        self.axis = axis
+
+    def forward(self, *xs):
+        try:
+            return np.concatenate(xs, axis=self.axis)
+        except ValueError as error:
+            raise ValueError(
+                f"cat: shapes {[x.shape for x in xs]} can't be joined on axis {self.axis}: {error}"
+            ) from None
+
+    def backward(self, g, *xs, out):
+        axis, start, grads = self.axis % g.ndim, 0, []
+        for x in xs:
+            grads.append(g[(slice(None),) * axis + (slice(start, start + x.shape[axis]),)])
+            start += x.shape[axis]
+        return tuple(grads)
+
+
+# ---------------------------------------------------------------------- matrix product
+def _swap(x: Any) -> Any:
+    return x.swapaxes(-1, -2)
+
+
+class MatMul(Function):
+    """a @ b: matrices, batches of matrices (broadcast), or vectors, as numpy's matmul."""
+
+    name, formula, arg_names = "matmul", "a · b", ("a", "b")
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned (inner sizes differ)")
+        return a @ b
+
+    def backward(self, g, a, b, out):
+        da, db = self.needs_input_grad
+        if type(g) is np.ndarray and a.ndim == 2 and b.ndim == 2:  # the common case, in the best layout
+            return (fast.matmul_like(g, b.T, a) if da else None), (
+                fast.matmul_like(a.T, g, b) if db else None
+            )
+        # 1-D operands are treated as a row (left) / column (right) matrix, as numpy does.
+        a2 = a.reshape((1, a.shape[0])) if a.ndim == 1 else a
+        b2 = b.reshape((b.shape[0], 1)) if b.ndim == 1 else b
+        g2 = g.reshape(g.shape + (1,)) if b.ndim == 1 else g
+        g2 = g2.reshape(g2.shape[:-2] + (1,) + g2.shape[-1:]) if a.ndim == 1 else g2
+        ga = unbroadcast(g2 @ _swap(b2), a2.shape).reshape(a.shape) if da else None
+        gb = unbroadcast(_swap(a2) @ g2, b2.shape).reshape(b.shape) if db else None
+        return ga, gb
+
+
+# ---------------------------------------------------------------------- the ops as functions
+# Used by the backwards above (on arrays or Tensors alike) and by `composed.py`.
+where, maximum, exp, log, sin, cos, sign = (
+    Where.apply,
+    Maximum.apply,
+    Exp.apply,
+    Log.apply,
+    Sin.apply,
+    Cos.apply,
+    Sign.apply,
+)
+power, prod, cast, broadcast_to, getitem, index_add = (
+    Pow.apply,
+    Prod.apply,
+    Cast.apply,
+    BroadcastTo.apply,
+    Getitem.apply,
+    IndexAdd.apply,
+)
