@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the package when it isn't installed
 
-from tinygrad_mnist.tensor import Tensor, no_grad  # noqa: E402
+from tinygrad_mnist.autograd import Tensor, no_grad  # noqa: E402
 
 SHAPE = (4, 4)
 _rng = np.random.default_rng(0)

@@ -50,11 +50,11 @@ import numpy_mlp  # noqa: E402
 
 from tinygrad_mnist import optim  # noqa: E402
 from tinygrad_mnist.atomic import atomic_write_text  # noqa: E402
+from tinygrad_mnist.autograd import Tensor  # noqa: E402
 from tinygrad_mnist.models import build_model  # noqa: E402
 from tinygrad_mnist.nn import Linear  # noqa: E402
 from tinygrad_mnist.nn import functional as F  # noqa: E402
 from tinygrad_mnist.recipes import mnist_arrays, squared_error  # noqa: E402
-from tinygrad_mnist.tensor import Tensor  # noqa: E402
 from tinygrad_mnist.train import evaluate, fit  # noqa: E402
 
 MB = 1024 * 1024
