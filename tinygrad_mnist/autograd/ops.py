@@ -115,7 +115,7 @@ class Div(Function):
 
 
 class Pow(Function):
-    """a ** b for a tensor or scalar exponent. x**0 is flat (gradient 0, even at x = 0)."""
+    """a ** b for a tensor or scalar exponent. 0**0 = 1 is flat in a (gradient 0, not 0 · 0⁻¹)."""
 
     formula, arg_names = "aᵇ", ("a", "b")
 
@@ -125,7 +125,7 @@ class Pow(Function):
 
     def backward(self, g, a, b, out):
         da, db = self.needs_input_grad
-        ga = unbroadcast(where(b == 0, 0, g * b * power(a, b - 1)), a.shape) if da else None
+        ga = unbroadcast(where((b == 0) & (a == 0), 0, g * b * power(a, b - 1)), a.shape) if da else None
         gb = unbroadcast(g * out * log(where(a == 0, 1, a)), b.shape) if db else None  # 0 at a = 0
         return ga, gb
 
@@ -253,6 +253,18 @@ class Sigmoid(Function):
 
     def backward(self, g, x, out):  # σ' = σ(1 − σ)
         return (g * out * (1 - out),)
+
+
+class Softplus(Function):
+    """log(1 + eˣ), a smooth relu; numpy's logaddexp(0, x) computes it without overflow."""
+
+    formula = "ln(1 + eˣ)"
+
+    def forward(self, x):
+        return np.logaddexp(0, x)
+
+    def backward(self, g, x, out):  # its derivative is the sigmoid
+        return (g * sigmoid(x),)
 
 
 class Relu(Function):
@@ -397,11 +409,21 @@ class Prod(Function):
 
     def backward(self, g, x, out):
         kept = kept_shape(x.shape, self.axes)
-        zero = x == 0
-        safe = where(zero, 1, x)  # the product of the others is out / x, unless x is 0:
-        lone_zero = zero.sum(axis=self.axes, keepdims=True) == 1  # then it is the product of the rest
-        others = where(zero, prod(safe, axis=self.axes, keepdims=True) * lone_zero, out.reshape(kept) / safe)
-        return (g.reshape(kept) * others,)
+        if type(x) is np.ndarray and not (x == 0).any():  # first order: the product of the others is
+            return (g.reshape(kept) * out.reshape(kept) / x,)  # out / x, fast and exact enough
+        return (g.reshape(kept) * _product_of_others(x, self.axes),)  # zeros, or second order
+
+
+def _product_of_others(x: Any, axes: tuple[int, ...]) -> Any:
+    """For each element, the product of the other elements of its slice along `axes`: the slice is
+    laid out n times as the rows of an n×n matrix, each row with its own element replaced by 1."""
+    rest = [i for i in range(x.ndim) if i not in axes]
+    order = tuple(rest + list(axes))
+    moved = x.transpose(order)  # reduced axes last
+    lead, n = moved.shape[: len(rest)], math.prod(moved.shape[len(rest) :])
+    rows = where(np.eye(n, dtype=bool), 1, moved.reshape(lead + (1, n)))
+    others = prod(rows, axis=-1).reshape(moved.shape)
+    return others.transpose(tuple(np.argsort(order)))
 
 
 # ---------------------------------------------------------------------- movement and indexing
@@ -440,7 +462,7 @@ class Transpose(Function):
         return out
 
     def backward(self, g, x, out):
-        return (g.transpose(self.inverse),)
+        return (g.transpose(self.inverse) if self.inverse is not None else g.transpose(),)
 
 
 class BroadcastTo(Function):
@@ -595,3 +617,4 @@ power, prod, cast, broadcast_to, getitem, index_add = (
     Getitem.apply,
     IndexAdd.apply,
 )
+sigmoid = Sigmoid.apply
