@@ -25,6 +25,7 @@ EXAMPLES = [
     ("sigmoid_16_16_minibatch.py", "784-16-16-10 sigmoid", "quadratic cost, mini-batch SGD batch 10 lr 3.0, 3 epochs over 50,000"),
     ("relu_softmax_full_batch.py", "784-10-10 ReLU + softmax", "cross-entropy, full-batch gradient descent lr 0.1, 500 iterations over 50,000"),
     ("strong_mlp.py", "784-256-256-10 ReLU", "cross-entropy, SGD momentum 0.9 lr 0.05 cosine, batch 128, 10 epochs"),
+    ("custom_op.py", "784-128-10 with your own SiLU `Function`", "cross-entropy, SGD lr 0.1 momentum 0.9, batch 64, 1 epoch"),
 ]  # fmt: skip
 
 

@@ -46,7 +46,7 @@ class Cube(Function):
     def forward(self, x):
         return x * x * x
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (3 * x * x * g,)
 
 
@@ -56,7 +56,7 @@ class NumpyOnlyCube(Function):
     def forward(self, x):
         return np.power(x, 3)
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (np.multiply(3 * x * x, g),)  # numpy call: works on arrays, not on Tensors
 
 
@@ -89,7 +89,7 @@ def test_gradgradcheck_catches_a_wrong_second_derivative():
         def forward(self, x):
             return x * x * x
 
-        def backward(self, g, x, out):
+        def backward(self, g, out, x):
             return (3 * g * x.detach() * x if isinstance(x, Tensor) else 3 * g * x * x,)  # misses a term
 
     x = f64([0.5, 1.5])
@@ -304,3 +304,20 @@ def test_second_derivative_through_linear_falls_back_to_its_reference(n, m):
     rng = np.random.default_rng(n * 10 + m)
     x, w, b = f64(rng.standard_normal((n, 3))), f64(rng.standard_normal((m, 3))), f64(rng.standard_normal(m))
     assert gradgradcheck(lambda x, w, b: x.linear(w, b).sigmoid(), [x, w, b])
+
+
+def test_nn_functional_spells_the_ops_as_pytorch_does():
+    from tinygrad_mnist.nn import functional as F
+
+    a = np.array([[-1.0, 0.5, 2.0]])
+    x = Tensor(a, dtype=np.float64)
+    np.testing.assert_allclose(F.relu(x).data, np.maximum(a, 0))
+    np.testing.assert_allclose(F.sigmoid(x).data, 1 / (1 + np.exp(-a)))
+    np.testing.assert_allclose(F.tanh(x).data, np.tanh(a))
+    np.testing.assert_allclose(F.softmax(x, dim=1).data, np.exp(a) / np.exp(a).sum())
+    np.testing.assert_allclose(F.log_softmax(x, dim=1).data, a - np.log(np.exp(a).sum()))
+    np.testing.assert_allclose(F.leaky_relu(x, 0.2).data, np.where(a > 0, a, 0.2 * a))
+    np.testing.assert_allclose(F.softplus(x).data, np.log1p(np.exp(a)))
+    np.testing.assert_allclose(F.logsigmoid(x).data, -np.log1p(np.exp(-a)))
+    assert F.gelu(x).shape == (1, 3) and F.pad(x, (1, 1)).shape == (1, 5)
+    np.testing.assert_allclose(F.linear(x, Tensor(np.eye(3), dtype=np.float64)).data, a)

@@ -133,6 +133,11 @@ class Tensor:
     def _accumulate_grad(self, g: Any, handed_out: set[int]) -> None:
         if type(g) is Tensor or type(self.grad) is Tensor:  # create_graph: a Tensor that remembers how
             self.grad = g if self.grad is None else g + self.grad  # it was computed
+        elif self.grad is None and type(g) is np.ndarray and g.base is None and g.dtype == self.data.dtype:
+            if id(g) in handed_out:  # a fresh array of the right dtype: stored as is, the common case
+                g = g.copy()
+            handed_out.add(id(g))
+            self.grad = g
         else:
             self.grad = fast.accumulate(self.grad, g, self.data.dtype, handed_out)
 
@@ -365,11 +370,11 @@ def _backprop(
         if create_graph:
             input_grads = _vjp_graph(fn, g, node)
         else:
-            input_grads = fn.backward(g, *fn.saved, out=node.data)
+            input_grads = fn.backward(g, node.data, *fn.saved)
         if type(input_grads) is not tuple:
             input_grads = tuple(input_grads) if isinstance(input_grads, list) else (input_grads,)
-        for parent, parent_grad, needed in zip(fn.inputs, input_grads, fn.needs_input_grad):
-            if parent_grad is None or not needed:
+        for parent, parent_grad in zip(fn.inputs, input_grads):
+            if parent_grad is None or not parent.requires_grad:  # constants get no gradient
                 continue
             if parent_grad.shape != parent.data.shape:
                 raise RuntimeError(
@@ -394,7 +399,7 @@ def _vjp_graph(fn: Function, g: Tensor, out: Tensor) -> Sequence[Any]:
     with enable_grad():
         if fn.reference is None:
             try:
-                return fn.backward(g, *fn.inputs, out=out)
+                return fn.backward(g, out, *fn.inputs)
             except TypeError as error:
                 raise TypeError(
                     f"backward(create_graph=True): the backward of '{fn.name}' does not work on Tensors "
