@@ -100,6 +100,8 @@ def save(
     `nn.Sequential` of our layers a buildable description (`layers`). `metadata` is any
     JSON-serialisable dict (e.g. {"model": "mlp", "epoch": 3}).
     """
+    if not os.fspath(path):
+        raise ValueError("checkpoint.save: the path is empty ('' is not a file name to write to)")
     path = Path(path)
     if isinstance(obj, Module):
         state, arch, layers = obj.state_dict(), repr(obj), architecture.describe(obj)

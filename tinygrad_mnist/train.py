@@ -233,10 +233,7 @@ def fit(
         test_loss, test_accuracy = None, None
         if test is not None and report:
             test_loss, test_accuracy = evaluate(model, *test, loss_fn, eval_batch_size)
-            if not math.isfinite(test_loss):
-                raise TrainingDiverged(
-                    _diverged_message(test_loss, f"on the test set after epoch {epoch}", optimizer)
-                )
+            guard.check(test_loss, f"on the test set after epoch {epoch}", optimizer)
         result = EpochResult(epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds)
         history.epochs.append(result)
         if log is not None and report:
