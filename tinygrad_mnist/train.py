@@ -113,6 +113,9 @@ class History:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> History:
         path = Path(path)
+        from tinygrad_mnist.inputs import check_regular_file
+
+        check_regular_file(path, "history file")  # a FIFO would block read_text forever
         try:
             if path.suffix == ".json":
                 rows = json.loads(path.read_text())

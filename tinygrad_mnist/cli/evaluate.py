@@ -19,7 +19,10 @@ def add_parser(subparsers: Any) -> None:
         description="Load a checkpoint written by `tinygrad-mnist train --save` and print its test loss and accuracy.",
     )
     parser.add_argument(
-        "--checkpoint", required=True, metavar="PATH", help="the checkpoint written by train --save (.safetensors or .npz)"
+        "--checkpoint",
+        required=True,
+        metavar="PATH",
+        help="the checkpoint written by train --save (.safetensors or .npz)",
     )
     parser.add_argument(
         "--test-batch-size", type=int_in(1, 60_000), default=1000, metavar="N", help="evaluation batch size"

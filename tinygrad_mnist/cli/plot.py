@@ -28,7 +28,9 @@ def add_parser(subparsers: Any) -> None:
         "on the MNIST test set) and weights.png (the checkpoint's first layer, one 28x28 tile per "
         "hidden neuron) into --out. Needs matplotlib.",
     )
-    parser.add_argument("--checkpoint", metavar="PATH", help="the checkpoint written by train --save (.safetensors or .npz)")
+    parser.add_argument(
+        "--checkpoint", metavar="PATH", help="the checkpoint written by train --save (.safetensors or .npz)"
+    )
     parser.add_argument("--history", metavar="PATH", help="the .json or .csv file written by train --history")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the PNG files")
     parser.add_argument(

@@ -70,7 +70,11 @@ def add_parser(subparsers: Any) -> None:
         "--test-size", type=int_in(1, 10_000), metavar="N", help="evaluate on the first N test images only"
     )
     add_data_arguments(parser)
-    parser.add_argument("--save", metavar="PATH", help="write the trained model here: a .npz name keeps the .npz layout, any other (model.safetensors) is safetensors")
+    parser.add_argument(
+        "--save",
+        metavar="PATH",
+        help="write the trained model here: a .npz name keeps the .npz layout, any other (model.safetensors) is safetensors",
+    )
     parser.add_argument(
         "--save-best", metavar="PATH", help="write the epoch with the best test accuracy here"
     )
