@@ -27,9 +27,9 @@ def run_cli(
     )
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    """Exit code 1, a single line on stderr containing each fragment, and no traceback."""
-    assert result.returncode == 1, result.stdout + result.stderr
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str, code: int = 1) -> None:
+    """Exit code `code` (1; 2 for bad arguments), one line on stderr containing each fragment, no traceback."""
+    assert result.returncode == code, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     for fragment in fragments:

@@ -97,19 +97,57 @@ def build_model(name: str, seed: int = 0) -> nn.Module:
 def load_trained_model(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
     """The model a checkpoint was trained as, with its weights, in eval mode, and the checkpoint's metadata.
 
-    Works for checkpoints written by `tinygrad-mnist train --save` (or `train.fit` with metadata naming
-    the model): their metadata says which architecture to rebuild.
+    The checkpoint's layer description (`checkpoint.save` writes one for any `nn.Sequential` of our
+    layers) is rebuilt, after checking that its parameter shapes are the saved tensors' shapes; an
+    older checkpoint without one is rebuilt from the registry name in its metadata ("model").
+    Raises CheckpointError naming the file when neither is usable, or the metadata is malformed.
     """
+    from tinygrad_mnist.architecture import ArchitectureError, build, parameter_shapes
     from tinygrad_mnist.checkpoint import CheckpointError, load, load_into
 
-    metadata = load(path).metadata
+    checkpoint = load(path)
+    metadata = checkpoint.metadata
+    _check_metadata(path, metadata, CheckpointError)
     name = metadata.get("model")
-    if name not in MODELS:
+    if checkpoint.layers is not None:
+        try:
+            shapes = parameter_shapes(checkpoint.layers)
+        except ArchitectureError as error:
+            raise CheckpointError(
+                f"{path}: the checkpoint's layer description is malformed: {error}"
+            ) from None
+        saved = {key: tuple(array.shape) for key, array in checkpoint.state_dict.items()}
+        if shapes != saved:
+            raise CheckpointError(
+                f"{path}: the layer description's parameters {_shapes(shapes)} are not the saved tensors "
+                f"{_shapes(saved)}; the file was altered or damaged"
+            )
+        model = build(checkpoint.layers)
+    elif name in MODELS:
+        model = build_model(name)
+    else:
         raise CheckpointError(
-            f"{path}: the checkpoint's metadata names no known model ({name!r}); was it written by "
-            f"`tinygrad-mnist train --save`? Known models: {', '.join(MODELS)}"
+            f"{path}: the checkpoint has no layer description and its metadata names no known model "
+            f"({name!r}); it was saved from a model with a layer of its own: rebuild that model in Python "
+            f"and use checkpoint.load_into(model, path). Known models: {', '.join(MODELS)}"
         )
-    model = build_model(name)
-    load_into(model, path)
+    load_into(model, checkpoint)
     model.eval()
     return model, metadata
+
+
+def _check_metadata(path: str | os.PathLike[str], metadata: dict[str, Any], error: type[Exception]) -> None:
+    """The metadata keys the command line reads must have the right type (a file may say anything)."""
+    from tinygrad_mnist.recipes import LOSSES
+
+    name, loss = metadata.get("model"), metadata.get("loss")
+    if name is not None and not isinstance(name, str):
+        raise error(f"{path}: metadata 'model' must be a model name (a string), got {type(name).__name__}")
+    if loss is not None and (not isinstance(loss, str) or loss not in LOSSES):
+        shown = repr(loss) if isinstance(loss, str) else f"a {type(loss).__name__}"
+        raise error(f"{path}: metadata 'loss' must be one of {', '.join(LOSSES)}, got {shown}")
+
+
+def _shapes(shapes: dict[str, tuple[int, ...]]) -> str:
+    items = [f"{k} {v}" for k, v in list(shapes.items())[:4]]
+    return "{" + ", ".join(items) + (", ..." if len(shapes) > 4 else "") + "}"

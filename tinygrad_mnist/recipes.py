@@ -160,9 +160,10 @@ QUICK_ENV_VAR = "TINYGRAD_MNIST_QUICK"
 
 
 def quick_mode() -> bool:
-    """True when $TINYGRAD_MNIST_QUICK is set: examples then train briefly on a small subset (the test
-    suite runs every example this way, so none of them can rot)."""
-    return bool(os.environ.get(QUICK_ENV_VAR))
+    """True when $TINYGRAD_MNIST_QUICK is set to a true value (anything but "", 0, false, no, off):
+    examples then train briefly on a small subset (the test suite runs every example this way, so
+    none of them can rot)."""
+    return os.environ.get(QUICK_ENV_VAR, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def example_data(train_size: int = 60_000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tinygrad_mnist.cli.errors import CLIError
+from tinygrad_mnist.cli.arguments import int_in
 from tinygrad_mnist.cli.train import add_data_arguments
 from tinygrad_mnist.models import load_trained_model
 from tinygrad_mnist.recipes import make_loss, mnist_test_arrays
@@ -19,25 +19,28 @@ def add_parser(subparsers: Any) -> None:
         description="Load a checkpoint written by `tinygrad-mnist train --save` and print its test loss and accuracy.",
     )
     parser.add_argument(
-        "--checkpoint", required=True, metavar="PATH", help="the .npz file written by train --save"
+        "--checkpoint",
+        required=True,
+        metavar="PATH",
+        help="the checkpoint written by train --save (.safetensors or .npz)",
     )
     parser.add_argument(
-        "--test-batch-size", type=int, default=1000, metavar="N", help="evaluation batch size"
+        "--test-batch-size", type=int_in(1, 60_000), default=1000, metavar="N", help="evaluation batch size"
     )
-    parser.add_argument("--test-size", type=int, metavar="N", help="evaluate on the first N test images only")
+    parser.add_argument(
+        "--test-size", type=int_in(1, 10_000), metavar="N", help="evaluate on the first N test images only"
+    )
     add_data_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     model, metadata = load_trained_model(args.checkpoint)
-    if args.test_batch_size < 1:
-        raise CLIError(f"--test-batch-size must be at least 1, got {args.test_batch_size}")
     x_test, y_test = mnist_test_arrays(args.data_dir, args.test_size, download=not args.no_download)
     loss, accuracy = evaluate(
         model, x_test, y_test, make_loss(metadata.get("loss", "cross_entropy")), args.test_batch_size
     )
     print(
-        f"{args.checkpoint}: model {metadata['model']}, test loss {loss:.4f}, test accuracy {accuracy:.2%} on {len(y_test)} images"
+        f"{args.checkpoint}: model {metadata.get('model', 'from its layer description')}, test loss {loss:.4f}, test accuracy {accuracy:.2%} on {len(y_test)} images"
     )
     return 0

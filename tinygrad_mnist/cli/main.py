@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -33,8 +34,16 @@ def _available_modules():
                 raise
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors as one line naming the flag ("--seed must be at least 0, got -1"), exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        message = re.sub(r"^argument (-[\w-]+)(?:/[\w-]+)?: (must be)", r"\1 \2", message)
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tinygrad-mnist",
         description="Train, evaluate and look inside MNIST networks built on a small numpy autograd engine.",
     )
@@ -46,20 +55,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
+    """Run one subcommand; returns the exit code (2: bad arguments, 1: an error, 130: Ctrl-C)."""
+    args = None
     try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as stop:  # --help, or a bad argument already printed as one line
+            return stop.code if isinstance(stop.code, int) else 2
+        if args.command is None:
+            parser.print_help()
+            return 2
         return int(args.run(args) or 0)
     except (CLIError, FileNotFoundError, ValueError, OSError) as err:
-        if args.debug:
+        if args is None or args.debug:
             raise
         message = " ".join(line.strip() for line in str(err).splitlines())  # one line, all the facts
         print(f"tinygrad-mnist {args.command}: error: {message}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # also while the subcommands are still being imported
+        if args is not None and args.debug:
+            raise
         print("interrupted", file=sys.stderr)
         return 130
 

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from tinygrad_mnist.cli.arguments import check_output_folder, int_in
 from tinygrad_mnist.cli.errors import CLIError
 from tinygrad_mnist.cli.train import add_data_arguments
 
@@ -27,24 +28,34 @@ def add_parser(subparsers: Any) -> None:
         "on the MNIST test set) and weights.png (the checkpoint's first layer, one 28x28 tile per "
         "hidden neuron) into --out. Needs matplotlib.",
     )
-    parser.add_argument("--checkpoint", metavar="PATH", help="the .npz file written by train --save")
+    parser.add_argument(
+        "--checkpoint", metavar="PATH", help="the checkpoint written by train --save (.safetensors or .npz)"
+    )
     parser.add_argument("--history", metavar="PATH", help="the .json or .csv file written by train --history")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the PNG files")
     parser.add_argument(
         "--only", nargs="+", choices=FIGURES, metavar="NAME",
         help=f"draw only these figures ({', '.join(FIGURES)})",
     )  # fmt: skip
-    parser.add_argument("--test-size", type=int, metavar="N", help="use the first N test images only")
     parser.add_argument(
-        "--mistakes", type=int, default=24, metavar="N", help="how many mistakes to show (default: 24)"
+        "--test-size", type=int_in(1, 10_000), metavar="N", help="use the first N test images only"
+    )
+    parser.add_argument(
+        "--mistakes",
+        type=int_in(1, 200),
+        default=24,
+        metavar="N",
+        help="how many mistakes to show (default: 24)",
     )
     parser.add_argument(
         "--neurons",
-        type=int,
+        type=int_in(1, 4096),
         metavar="N",
         help="weights.png: draw only the first N hidden neurons (default: all)",
     )
-    parser.add_argument("--dpi", type=int, default=100, help="pixels per inch of the PNGs (default: 100)")
+    parser.add_argument(
+        "--dpi", type=int_in(10, 600), default=100, help="pixels per inch of the PNGs (default: 100)"
+    )
     add_data_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -55,13 +66,7 @@ def run(args: argparse.Namespace) -> int:
     for flag, path in (("checkpoint", args.checkpoint), ("history", args.history)):
         if path is not None and not Path(path).is_file():
             raise CLIError(f"{flag} {path} not found")
-    for flag, value, least in (
-        ("mistakes", args.mistakes, 1),
-        ("neurons", args.neurons, 1),
-        ("dpi", args.dpi, 10),
-    ):
-        if value is not None and value < least:
-            raise CLIError(f"--{flag} must be at least {least}, got {value}")
+    check_output_folder("--out", args.out)
     which = list(args.only or FIGURES)
     if args.history is None:
         which = [w for w in which if w != "curves"]

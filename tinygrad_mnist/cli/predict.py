@@ -29,7 +29,10 @@ def add_parser(subparsers: Any) -> None:
         "white digit on black, cropped, scaled into 20x20, centred in 28x28. Needs Pillow.",
     )
     parser.add_argument(
-        "--checkpoint", required=True, metavar="PATH", help="the .npz file written by train --save"
+        "--checkpoint",
+        required=True,
+        metavar="PATH",
+        help="the checkpoint written by train --save (.safetensors or .npz)",
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files of single digits")
     parser.add_argument(

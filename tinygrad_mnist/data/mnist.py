@@ -41,11 +41,13 @@ DATA_ENV_VAR = "TINYGRAD_MNIST_DATA"
 
 @dataclass(frozen=True)
 class MNISTFile:
-    """One data file: its raw name, the MD5 of the published .gz, and the SHA-256 of the raw bytes."""
+    """One data file: its raw name, the MD5 of the published .gz, the SHA-256 of the raw bytes, and the
+    .gz's size in bytes (a download is cut off past it; None: no cap)."""
 
     name: str
     md5_gz: str
     sha256: str
+    gz_size: int | None = None
 
     @property
     def gz_name(self) -> str:
@@ -57,24 +59,29 @@ MNIST_FILES: Mapping[str, MNISTFile] = {
         "train-images-idx3-ubyte",
         "f68b3c2dcbeaaa9fbdd348bbdeb94873",
         "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        9_912_422,
     ),
     "train_labels": MNISTFile(
         "train-labels-idx1-ubyte",
         "d53e105ee54ea40749a09fcbcd1e9432",
         "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        28_881,
     ),
     "test_images": MNISTFile(
         "t10k-images-idx3-ubyte",
         "9fb629c4189551a2d022fa330f9573f3",
         "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        1_648_877,
     ),
     "test_labels": MNISTFile(
         "t10k-labels-idx1-ubyte",
         "ec29112dd5afa0611ce80d1b7f02629c",
         "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        4_542,
     ),
 }
 _SPLITS = {"train": ("train_images", "train_labels"), "test": ("test_images", "test_labels")}
+_MAX_IMAGES = 60_000  # the training split; a header claiming more is refused before reading
 
 
 class MNISTNotFoundError(FileNotFoundError):
@@ -192,7 +199,11 @@ def ensure_mnist(
         f = files[k]
         try:
             found[k] = download_file(
-                [b + f.gz_name for b in bases], target / f.gz_name, f.md5_gz, progress=progress
+                [b + f.gz_name for b in bases],
+                target / f.gz_name,
+                f.md5_gz,
+                progress=progress,
+                max_bytes=f.gz_size,
             )
         except DownloadError as err:
             # Stop here: when one file fails on every mirror the others almost surely would too, and
@@ -220,7 +231,8 @@ def _load_split(
 ):
     images_path, labels_path = paths[keys[0]], paths[keys[1]]
     try:
-        images, labels = read_images(images_path), read_labels(labels_path)
+        images = read_images(images_path, max_bytes=_MAX_IMAGES * 28 * 28)
+        labels = read_labels(labels_path, max_bytes=_MAX_IMAGES)
     except IDXError as err:
         raise IDXError(f"{err}\n(delete the file and run again to re-download it)") from err
     if verify:
@@ -229,6 +241,9 @@ def _load_split(
     if images.shape[1:] != (28, 28):
         raise IDXError(f"{images_path}: MNIST images are 28x28, this file holds {images.shape[1:]} images")
     check_same_count(images, labels, images_path, labels_path)
+    if labels.size and labels.max() > 9:  # checked even with verify=False: a label 200 trains nonsense
+        bad = int(np.argmax(labels > 9))
+        raise IDXError(f"{labels_path}: label {labels[bad]} at index {bad}; MNIST labels are digits 0..9")
     return images, labels.astype(np.int64)
 
 
