@@ -61,10 +61,10 @@ def test_numpy_reference_quick_trains_all_four_recipes(mnist_dir):
     }
     for name, row in rows.items():
         per_seed = [float(a.removesuffix("%")) for a in row[1].split(", ")]
-        assert len(per_seed) == 2 and all(50 < a <= 100 for a in per_seed), (
+        assert len(per_seed) == 2 and all(25 < a <= 100 for a in per_seed), (
             name,
             row,
-        )  # a short run, clearly learning
+        )  # short runs: above chance (10%)
 
 
 def test_run_examples_reports_the_spread_over_seeds(mnist_dir, tmp_path):
