@@ -36,8 +36,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 def _mnist_dir() -> Path | None:
     candidates = [
         os.environ.get("TINYGRAD_MNIST_DATA"),
-        Path(__file__).resolve().parents[2] / "shared/data/mnist",
         default_cache_dir(),  # where `make train` downloads MNIST
+        Path(__file__).resolve().parents[2] / "shared/data/mnist",
     ]
     for c in candidates:
         if c and all(

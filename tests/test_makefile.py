@@ -61,3 +61,20 @@ def test_make_bench_installs_pytorch(tmp_path):
     assert "pip install -q -e '.[cli,bench]'" in result.stdout
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert "torch==2.13.0" in extras["bench"]
+
+
+def test_the_tests_find_mnist_where_make_train_downloads_it(tmp_path, monkeypatch):
+    """After the README's `make train`, the MNIST tests use the per-user cache instead of skipping."""
+    from conftest import _mnist_dir
+
+    from tinygrad_mnist.data.mnist import MNIST_FILES
+
+    cache = tmp_path / "cache" / "tinygrad_mnist" / "mnist"
+    cache.mkdir(parents=True)
+    monkeypatch.delenv("TINYGRAD_MNIST_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for f in list(MNIST_FILES.values())[:3]:
+        (cache / f.gz_name).write_bytes(b"")
+    assert _mnist_dir() != cache  # three of four files: not a usable folder
+    (cache / list(MNIST_FILES.values())[3].gz_name).write_bytes(b"")
+    assert _mnist_dir() == cache
