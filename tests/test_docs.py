@@ -216,3 +216,32 @@ def test_the_quote_checks_catch_drift(tmp_path):
         "page.md:4: `g.sum(0)` is not in ops.py",
     ]
     assert code_lines("out = f(x)  # a comment\n\n# only a comment\n") == ["out = f(x)"]
+
+
+def readme_command_block() -> list[str]:
+    """The commands of README's "The command line" block, without the line that activates .venv."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## The command line") :]
+    block = next(m.group(2) for m in FENCE.finditer(section) if m.group(2).startswith("."))
+    return [line for line in block.splitlines() if line.strip() and not line.startswith(". ")]
+
+
+@pytest.mark.slow
+def test_readme_command_line_block_runs_as_written(mnist_dir, tmp_path):
+    """Each command of the block, in order, in a folder laid out like the checkout; outputs go to runs/."""
+    (tmp_path / "tinygrad_mnist").symlink_to(ROOT / "tinygrad_mnist", target_is_directory=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TINYGRAD_MNIST_DATA": str(mnist_dir), "MPLBACKEND": "Agg"}
+    commands = readme_command_block()
+    assert [c.split()[1] for c in commands] == ["train", "eval", "graph", "predict", "plot"]
+    for command in commands:
+        args = command.split("#")[0].split()
+        assert args[0] == "tinygrad-mnist"
+        result = subprocess.run(
+            [sys.executable, "-m", "tinygrad_mnist", *args[1:]],
+            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=1200,
+        )  # fmt: skip
+        assert result.returncode == 0, f"{command}:\n{result.stderr}"
+    assert (tmp_path / "runs" / "graph.svg").is_file() and (
+        tmp_path / "runs" / "figures" / "curves.png"
+    ).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "tinygrad_mnist"]  # nothing outside runs/
