@@ -34,3 +34,15 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str, 
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def assert_error(result: subprocess.CompletedProcess, *fragments: str) -> list[str]:
+    """Exit code 1, no traceback, `tinygrad-mnist CMD: error: ...` first, each fragment somewhere in the
+    message (which may span several lines, one fact per line); returns the lines."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines and lines[0].startswith("tinygrad-mnist ") and ": error: " in lines[0], result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+    return lines

@@ -16,7 +16,7 @@ from tinygrad_mnist.models import load_trained_model
 from tinygrad_mnist.predict import format_percent, predict_digits
 from tinygrad_mnist.recipes import mnist_arrays
 
-EXAMPLES = ROOT / "examples" / "digits"
+EXAMPLES = ROOT / "tinygrad_mnist" / "sample_digits"
 
 
 @pytest.fixture(scope="module")

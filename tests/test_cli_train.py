@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from clitools import ROOT, assert_one_line_error, run_cli
+from clitools import ROOT, assert_error, assert_one_line_error, run_cli
 
 
 def test_help_explains_the_commands():
@@ -55,14 +55,16 @@ def test_diverging_training_is_one_clear_line(mnist_dir):
     assert_one_line_error(result, "loss became", "epoch 1", "learning rate")
 
 
-def test_missing_data_folder_is_one_clear_line(tmp_path):
+def test_missing_data_folder_is_a_clear_error(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     result = run_cli(
         "train", "--data-dir", str(empty), "--no-download",
         env={"TINYGRAD_MNIST_DATA": str(empty), "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")},
     )  # fmt: skip
-    assert_one_line_error(result, "MNIST files not found", str(empty), "--data-dir")
+    assert_error(
+        result, "MNIST files not found", str(empty), "--data-dir"
+    )  # several lines: test_cli_messages.py
 
 
 def test_bad_checkpoint_paths_are_one_clear_line(tmp_path):

@@ -166,6 +166,19 @@ def quick_mode() -> bool:
     return os.environ.get(QUICK_ENV_VAR, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
+SEED_ENV_VAR = "TINYGRAD_MNIST_SEED"
+
+
+def example_seed() -> int:
+    """The examples' seed (weights and batch order): 0, or $TINYGRAD_MNIST_SEED, so
+    `benchmarks/run_examples.py --seeds 0 1 2` can report the spread over seeds."""
+    value = os.environ.get(SEED_ENV_VAR, "0")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"${SEED_ENV_VAR} must be an integer, got {value!r}") from None
+
+
 def example_data(train_size: int = 60_000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """`mnist_arrays` for the examples: the first `train_size` training images and the whole test set,
     or 10,000 training and 2,000 test images in quick mode."""

@@ -50,7 +50,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--grads", action="store_true", help="run backward first and colour the graph by gradient size"
     )
     parser.add_argument(
-        "--rankdir", default="LR", choices=RANKDIRS, help="LR: left to right (default); TB: top down"
+        "--rankdir",
+        choices=RANKDIRS,
+        help="LR: left to right; TB: top down (default: LR for short graphs, TB for deep ones)",
     )
     layout = parser.add_mutually_exclusive_group()
     layout.add_argument("--collapse", action="store_true", help="draw each layer as one box")

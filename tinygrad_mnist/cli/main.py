@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from tinygrad_mnist.cli.errors import CLIError
+from tinygrad_mnist.threads import BLAS_DEFAULT, DEFAULT_THREADS, THREADS_ENV_VAR, limit_threads
 
 # name -> module (under tinygrad_mnist.cli) that implements the subcommand
 SUBCOMMANDS: dict[str, str] = {
@@ -51,7 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for _, module in _available_modules():
         module.add_parser(subparsers)
+    for subparser in subparsers.choices.values():  # every subcommand does numpy math
+        subparser.add_argument(
+            "--threads",
+            metavar="N",
+            help=f"BLAS threads for matrix products: a number, or {BLAS_DEFAULT!r} for one per core "
+            f"(default: ${THREADS_ENV_VAR}, else {DEFAULT_THREADS}, which is fastest on a busy machine)",
+        )
     return parser
+
+
+def error_lines(err: BaseException) -> list[str]:
+    """The lines to print for a user-facing error: its command-line wording when it has one."""
+    cli_message = getattr(err, "cli_message", None)
+    text = cli_message() if callable(cli_message) else str(err)
+    return [line.rstrip() for line in text.splitlines() if line.strip()] or [type(err).__name__]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,12 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
+        try:
+            limit_threads(args.threads)
+        except ValueError as err:
+            raise CLIError(f"--threads: {err}") from None
         return int(args.run(args) or 0)
     except (CLIError, FileNotFoundError, ValueError, OSError) as err:
         if args is None or args.debug:
             raise
-        message = " ".join(line.strip() for line in str(err).splitlines())  # one line, all the facts
-        print(f"tinygrad-mnist {args.command}: error: {message}", file=sys.stderr)
+        first, *rest = error_lines(err)  # a message of several lines (MNIST not found) stays several lines
+        print(f"tinygrad-mnist {args.command}: error: {first}", *rest, sep="\n", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # also while the subcommands are still being imported
         if args is not None and args.debug:

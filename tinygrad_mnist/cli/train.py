@@ -18,6 +18,7 @@ from tinygrad_mnist.recipes import (
     make_scheduler,
     mnist_arrays,
 )
+from tinygrad_mnist.threads import describe_blas_threads
 from tinygrad_mnist.train import TrainingDiverged, fit
 
 
@@ -124,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         f"training {args.model} ({recipe.description}) on {len(y_train)} images: "
         f"{settings['optimizer']} lr {settings['lr']:g} ({settings['lr_schedule']}){momentum}, "
         f"batch {settings['batch_size']}, "
-        f"{settings['epochs']} epochs, seed {args.seed}"
+        f"{settings['epochs']} epoch{'' if settings['epochs'] == 1 else 's'}, seed {args.seed}, "
+        f"{describe_blas_threads()}"
     )
     metadata = {"model": args.model, "loss": recipe.loss, "seed": args.seed, **settings}
     try:
@@ -151,8 +153,9 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(str(err)) from None
     final = history[-1]
     total = sum(e.seconds for e in history.epochs)
+    epochs = f"{len(history)} epoch{'' if len(history) == 1 else 's'}"
     print(
-        f"test accuracy {final.test_accuracy:.2%} on {len(y_test)} images after {len(history)} epochs ({total:.1f} s training)"
+        f"test accuracy {final.test_accuracy:.2%} on {len(y_test)} images after {epochs} ({total:.1f} s training)"
     )
     for what, path in (("model", args.save), ("best model", args.save_best), ("history", args.history)):
         if path:
