@@ -38,6 +38,11 @@ format: $(TEST_STAMP)
 	$(VENV)/bin/ruff check --fix tinygrad_mnist tests examples benchmarks
 	$(VENV)/bin/ruff format tinygrad_mnist tests examples benchmarks
 
+# The shipped weights (tinygrad_mnist/weights/) and their manifest: retrain, then check.
+.PHONY: weights
+weights: $(RUN_STAMP)
+	$(PY) benchmarks/make_weights.py
+
 bench: $(RUN_STAMP)
 	$(PY) benchmarks/train_speed.py
 
