@@ -16,7 +16,7 @@ $(RUN_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
 	touch $(RUN_STAMP)
 
-# ... and what the tests need on top (pytest, hypothesis, ruff, Pillow, matplotlib).
+# ... and what the tests need on top (pytest, hypothesis, ruff, Pillow, matplotlib, selenium).
 $(TEST_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(TEST_STAMP) $(RUN_STAMP)
@@ -42,6 +42,16 @@ format: $(TEST_STAMP)
 .PHONY: weights
 weights: $(RUN_STAMP)
 	$(PY) benchmarks/make_weights.py
+
+# The draw-a-digit page with the shipped weights (reading drawings needs Pillow).
+.PHONY: serve
+SERVE_STAMP := $(VENV)/.installed-serve
+$(SERVE_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[images]'
+	touch $(SERVE_STAMP)
+
+serve: $(SERVE_STAMP)
+	$(VENV)/bin/tinygrad-mnist serve
 
 bench: $(RUN_STAMP)
 	$(PY) benchmarks/train_speed.py

@@ -44,7 +44,7 @@ SHIPPED = [  # the first is the default weights of predict, eval, plot and serve
     Recipe("sigmoid-16-16", ("--model", "sigmoid-16-16", "--seed", "1")),
 ]
 FILE_SUFFIX = ".npz"  # the checkpoint format's file name ending
-QUICK_ARGS = ("--train-size", "2000", "--epochs", "1")  # --quick: the test suite's smoke run
+QUICK_ARGS = ("--train-size", "10000", "--epochs", "1")  # --quick: the test suite's smoke run
 
 
 def train(recipe: Recipe, dest: Path, extra: tuple[str, ...], data_dir: str | None) -> str:
@@ -129,7 +129,8 @@ def build(directory: Path, only: list[str], quick: bool, data_dir: str | None) -
             f"{recipe.name}: {entry['bytes']:,} bytes, test accuracy {correct / n:.2%}; {change}", flush=True
         )
         entries[recipe.name] = entry
-    manifest = {"format": pretrained.MANIFEST_FORMAT, "default": SHIPPED[0].name, "weights": entries}
+    default = next(r.name for r in SHIPPED if r.name in entries)  # the first in SHIPPED that was built
+    manifest = {"format": pretrained.MANIFEST_FORMAT, "default": default, "weights": entries}
     atomic_write_text(directory / pretrained.MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -151,9 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.only) - {r.name for r in SHIPPED})
     if unknown:
         parser.error(f"--only: unknown {', '.join(unknown)}; shipped: {', '.join(r.name for r in SHIPPED)}")
-    if not args.check:
-        build(args.out, args.only, args.quick, args.data_dir)
-    problems = check(args.out, args.data_dir)
+    try:
+        if not args.check:
+            build(args.out, args.only, args.quick, args.data_dir)
+        problems = check(args.out, args.data_dir)
+    except (pretrained.PretrainedError, subprocess.CalledProcessError) as error:
+        problems = [str(error)]
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     return 1 if problems else 0
