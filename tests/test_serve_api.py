@@ -183,6 +183,24 @@ def json_pixels(pixels) -> bytes:
 BLANK = png(Image.new("L", (100, 100), 255))
 HUGE = png(Image.new("1", (5000, 5000), 0))  # a few kB that claim 25 megapixels
 
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims width x height pixels and holds none: Pillow refuses it on opening."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+
+
 BAD_REQUESTS = [  # (what, send, status, words in the error)
     ("unknown path", lambda s: request(s, "GET", "/api/nothing"), 404, ["/api/nothing"]),
     ("GET on predict", lambda s: request(s, "GET", "/api/predict"), 405, ["GET", "POST"]),
@@ -194,6 +212,7 @@ BAD_REQUESTS = [  # (what, send, status, words in the error)
     ("truncated PNG", lambda s: post(s, SEVEN.read_bytes()[:120]), 400, ["damaged or truncated"]),
     ("blank image", lambda s: post(s, BLANK), 422, ["no digit", "blank"]),
     ("too many pixels", lambda s: post(s, HUGE), 413, ["5000x5000"]),
+    ("decompression bomb", lambda s: post(s, png_header_only(30_000, 30_000)), 413, ["too many pixels"]),
     ("body too large", lambda s: post(s, b"\0" * (300 * 1024)), 413, ["307,200 bytes", "262,144"]),
     ("wrong content type", lambda s: post(s, b"hello", "text/plain"), 415, ["text/plain"]),
     ("no content type", lambda s: post(s, b"hello", None), 415, ["(none)"]),

@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ class Models:
     default: str
 
     @classmethod
-    def load(cls, checkpoints: list[str | os.PathLike[str]] = (), default: str | None = None) -> Models:
+    def load(cls, checkpoints: Sequence[str | os.PathLike[str]] = (), default: str | None = None) -> Models:
         weights = {name: load_shipped(name) for name in shipped()}
         for path in checkpoints:
             loaded = load_checkpoint(path)
@@ -202,7 +203,9 @@ def _decode_image(body: bytes) -> np.ndarray:
         raise ApiError(
             400, "the body is not an image file Pillow can read (PNG, JPEG, GIF, BMP, WebP)"
         ) from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:  # Pillow's own limit, past ours
+        raise ApiError(413, f"the image claims too many pixels ({error})") from None
+    except (OSError, SyntaxError, ValueError) as error:
         raise ApiError(400, f"the image is damaged or truncated ({error})") from None
     try:
         return preprocess_image(image, "the image")
