@@ -28,7 +28,7 @@ $(RUN_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[cli]'
 	touch $(RUN_STAMP)
 
-# ... and what the tests need on top (pytest, hypothesis, ruff).
+# ... and what the tests need on top (pytest, hypothesis, ruff, selenium).
 $(TEST_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[cli,test]'
 	touch $(TEST_STAMP) $(RUN_STAMP)
@@ -55,6 +55,21 @@ lint: $(TEST_STAMP)
 format: $(TEST_STAMP)
 	$(VENV)/bin/ruff check --fix tinygrad_mnist tests examples benchmarks
 	$(VENV)/bin/ruff format tinygrad_mnist tests examples benchmarks
+
+# The shipped weights (tinygrad_mnist/weights/) and their manifest: retrain, then check.
+.PHONY: weights
+weights: $(RUN_STAMP)
+	$(PY) benchmarks/make_weights.py
+
+# The draw-a-digit page with the shipped weights (reading drawings needs Pillow).
+.PHONY: serve
+SERVE_STAMP := $(VENV)/.installed-serve
+$(SERVE_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[images]'
+	touch $(SERVE_STAMP)
+
+serve: $(SERVE_STAMP)
+	$(VENV)/bin/tinygrad-mnist serve
 
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/train_speed.py

@@ -16,7 +16,7 @@ from tinygrad_mnist.models import build_model
 from tinygrad_mnist.predict import MAX_PIXELS, ImageError, predict_proba, preprocess_image
 
 pytest.importorskip("PIL")
-SEVEN = ROOT / "examples/digits/seven.png"
+SEVEN = ROOT / "tinygrad_mnist/sample_digits/seven.png"
 
 
 def png_header_only(path: Path, width: int, height: int, colour_type: int = 6) -> Path:

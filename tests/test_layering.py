@@ -59,3 +59,17 @@ def test_importing_the_engine_or_the_data_layer_loads_no_higher_layer():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_page_sits_below_the_command_line_and_nothing_below_imports_it():
+    assert not {m for m in project_imports(PACKAGE / "serve") if m.startswith("tinygrad_mnist.cli")}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.is_relative_to(PACKAGE / "serve") or path.is_relative_to(PACKAGE / "cli"):
+            continue
+        assert not {m for m in project_imports(path) if m.startswith("tinygrad_mnist.serve")}, path.name
+
+
+def test_pretrained_weights_load_through_the_checkpoint_api_only():
+    """The shipped files are ordinary checkpoints: nothing but checkpoint.py reads their format."""
+    for path in (PACKAGE / "pretrained.py", *sorted((PACKAGE / "serve").rglob("*.py"))):
+        assert "np.load" not in path.read_text() and "zipfile" not in path.read_text(), path.name

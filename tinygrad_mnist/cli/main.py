@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "graph": "graph",
     "predict": "predict",
     "plot": "plot",
+    "serve": "serve",
 }
 
 
