@@ -67,7 +67,7 @@ def test_a_damaged_or_missing_file_or_manifest_is_refused_by_name(tmp_path):
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0xFF
     target.write_bytes(bytes(data))
-    with pytest.raises(pretrained.PretrainedError, match="mlp.npz.*SHA-256"):
+    with pytest.raises(pretrained.PretrainedError, match="mlp.safetensors.*SHA-256"):
         pretrained.load_shipped("mlp", folder)
     pretrained.load_shipped("sigmoid-16-16", folder)  # the others still load
     target.unlink()
@@ -94,7 +94,7 @@ def test_make_weights_builds_and_checks_a_folder(tmp_path, mnist_dir):
     assert "sigmoid-16-16: sha256 ok" in result.stdout, result.stdout + result.stderr
     manifest = pretrained.read_manifest(folder)
     entry = manifest["weights"]["sigmoid-16-16"]
-    assert entry["command"].endswith("--train-size 10000 --epochs 1 --save sigmoid-16-16.npz")
+    assert entry["command"].endswith("--train-size 10000 --epochs 1 --save sigmoid-16-16.safetensors")
     assert 0.5 < entry["test_accuracy"] < 1
     assert pretrained.load_shipped("sigmoid-16-16", folder).shipped.sha256 == entry["sha256"]
     again = make_weights_cli("--quick", "--only", "sigmoid-16-16", *env)  # seeded: the same bytes
@@ -104,7 +104,7 @@ def test_make_weights_builds_and_checks_a_folder(tmp_path, mnist_dir):
     manifest["weights"]["sigmoid-16-16"]["test_correct"] += 7
     (folder / "manifest.json").write_text(json.dumps(manifest))
     failed = make_weights_cli("--check", *env, check=False)
-    assert failed.returncode == 1 and "sigmoid-16-16.npz" in failed.stderr
+    assert failed.returncode == 1 and "sigmoid-16-16.safetensors" in failed.stderr
 
 
 def make_weights_cli(*args, check=True):
