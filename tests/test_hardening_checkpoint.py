@@ -257,7 +257,9 @@ def test_a_hand_built_model_loads_from_its_checkpoint_alone(tmp_path: Path, suff
 def test_predict_works_for_a_hand_built_model(tmp_path: Path):
     pytest.importorskip("PIL")
     path = checkpoint.save(hand_built(3), tmp_path / "mine.safetensors", metadata={"model": "mlp"})
-    result = run_cli("predict", "--checkpoint", str(path), str(ROOT / "tinygrad_mnist/sample_digits/seven.png"))
+    result = run_cli(
+        "predict", "--checkpoint", str(path), str(ROOT / "tinygrad_mnist/sample_digits/seven.png")
+    )
     assert result.returncode == 0, result.stderr
     assert "seven.png" in result.stdout and "top-3" in result.stdout
 

@@ -73,3 +73,56 @@ def test_pretrained_weights_load_through_the_checkpoint_api_only():
     """The shipped files are ordinary checkpoints: nothing but checkpoint.py reads their format."""
     for path in (PACKAGE / "pretrained.py", *sorted((PACKAGE / "serve").rglob("*.py"))):
         assert "np.load" not in path.read_text() and "zipfile" not in path.read_text(), path.name
+
+
+# Every top-level module or package of tinygrad_mnist, by layer (lowest first). A module may import
+# its own layer and the layers below it, never above: that is the architecture docs/architecture.md draws.
+LAYERS: list[tuple[str, set[str]]] = [
+    ("utilities", {"atomic", "inputs", "threads", "samples", "handderived"}),
+    ("engine", {"autograd", "tensor"}),
+    ("engine tools", {"gradcheck", "testing", "viz"}),
+    ("modules and optimisers", {"nn", "optim"}),
+    ("data", {"data"}),
+    ("checkpoints", {"architecture", "checkpoint"}),
+    ("the MNIST application", {"models", "recipes", "train", "predict", "plots", "pretrained", "serve"}),
+    ("command line", {"cli", "__main__"}),
+]
+RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}
+
+
+def _top_level(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_every_module_has_a_layer():
+    found = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"} | {
+        p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+    }
+    assert found - set(RANK) == set(), f"modules without a layer in LAYERS: {sorted(found - set(RANK))}"
+
+
+def test_no_module_imports_a_higher_layer():
+    """Imports go down or sideways only (`from tinygrad_mnist import nn` counts as importing nn; the
+    package's own `__init__` exposes the engine and loads nn/optim/checkpoint lazily)."""
+    wrong = []
+    for name, rank in RANK.items():
+        path = PACKAGE / f"{name}.py" if (PACKAGE / f"{name}.py").exists() else PACKAGE / name
+        for f in [path] if path.is_file() else sorted(path.rglob("*.py")):
+            for node in ast.walk(ast.parse(f.read_text())):
+                targets = []
+                if (
+                    isinstance(node, ast.ImportFrom)
+                    and node.module
+                    and node.module.startswith("tinygrad_mnist")
+                ):
+                    top = _top_level(node.module)
+                    targets = [a.name for a in node.names] if top == "__init__" else [top]
+                elif isinstance(node, ast.Import):
+                    targets = [_top_level(a.name) for a in node.names if a.name.startswith("tinygrad_mnist.")]
+                for target in targets:
+                    if target in RANK and RANK[target] > rank:
+                        wrong.append(
+                            f"{f.relative_to(ROOT)} ({LAYERS[rank][0]}) imports {target} ({LAYERS[RANK[target]][0]})"
+                        )
+    assert not wrong, "\n".join(wrong)

@@ -129,7 +129,9 @@ def test_predict_uses_the_shipped_weights_and_says_so():
     lines = result.stdout.splitlines()
     assert lines[0] == f"using {SHIPPED['mlp'].describe()}"
     assert lines[1].split()[1] == "7"
-    result = run_cli("predict", "--pretrained", "sigmoid-16-16", str(ROOT / "tinygrad_mnist/sample_digits/seven.png"))
+    result = run_cli(
+        "predict", "--pretrained", "sigmoid-16-16", str(ROOT / "tinygrad_mnist/sample_digits/seven.png")
+    )
     assert result.stdout.startswith("using the shipped sigmoid-16-16 weights") and "scores" in result.stdout
 
 
@@ -159,6 +161,8 @@ def test_the_shipped_weights_predict_the_example_digits():
     from tinygrad_mnist.predict import predict_digits
 
     names = ["zero.png", "one.png", "two.png", "three.jpg", "four.png", "seven.png"]
-    digits = [p.digit for p in predict_digits(model, [ROOT / "tinygrad_mnist/sample_digits" / n for n in names])]
+    digits = [
+        p.digit for p in predict_digits(model, [ROOT / "tinygrad_mnist/sample_digits" / n for n in names])
+    ]
     assert digits == [0, 1, 2, 3, 4, 7]
     assert np.isfinite(predict_proba(model, np.zeros((1, 784)))).all()
