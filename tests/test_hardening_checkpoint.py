@@ -291,3 +291,17 @@ def test_a_model_with_a_layer_of_its_own_needs_its_code(tmp_path: Path):
     assert checkpoint.load(path).layers is None
     with pytest.raises(CheckpointError, match=r"custom\.safetensors.*layer of its own.*load_into"):
         load_trained_model(path)
+
+
+@pytest.mark.parametrize("name", ["x.safetensors", "x.npz"])
+def test_byte_orders_dtypes_and_fortran_arrays_round_trip(tmp_path: Path, name: str):
+    state = {
+        "big_endian": np.arange(6, dtype=">f4").reshape(2, 3),
+        "ints": np.array([1, -2], dtype=">i8"),
+        "flags": np.array([True, False]),
+        "half": np.arange(3, dtype=np.float16),
+        "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+    }
+    loaded = checkpoint.load(checkpoint.save(state, tmp_path / name)).state_dict
+    for key, value in state.items():
+        assert np.array_equal(loaded[key], value) and loaded[key].dtype == value.dtype.newbyteorder("="), key
