@@ -180,3 +180,14 @@ def test_train_saves_safetensors_that_eval_reads(mnist_dir, tmp_path: Path):
     assert checkpoint.load(path).metadata["model"] == "relu-10" and path.read_bytes()[8:9] == b"{"
     evaluated = run_cli("eval", "--checkpoint", str(path), "--test-size", "100", data=mnist_dir)
     assert evaluated.returncode == 0 and "model relu-10" in evaluated.stdout, evaluated.stderr
+
+
+def test_input_flags_refuse_a_fifo_instead_of_blocking(tmp_path: Path, capsys):
+    os.mkfifo(tmp_path / "pipe.json")
+    assert (
+        cli_main.main(["plot", "--history", str(tmp_path / "pipe.json"), "--out", str(tmp_path / "f")]) == 1
+    )
+    assert "--history" in capsys.readouterr().err
+    assert cli_main.main(["predict", "--checkpoint", str(tmp_path / "pipe.json"), "x.png"]) == 1
+    err = capsys.readouterr().err
+    assert "--checkpoint" in err and "FIFO" in err

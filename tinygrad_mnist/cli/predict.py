@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tinygrad_mnist.cli.arguments import check_input
 from tinygrad_mnist.cli.errors import CLIError
 
 
@@ -52,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
         preprocess_image,
     )
 
-    if not Path(args.checkpoint).is_file():
-        raise CLIError(f"checkpoint {args.checkpoint} not found")
+    check_input("--checkpoint", args.checkpoint, "checkpoint")
     inputs, names, failed = [], [], 0
     for name in args.images:
         try:
