@@ -126,6 +126,11 @@ def _crafted_files(folder: Path) -> dict[str, Path]:
 def test_crafted_files_are_refused_within_a_small_multiple_of_their_size(tmp_path: Path):
     files = _crafted_files(tmp_path)
     assert max(p.stat().st_size for p in files.values()) < 2 << 20  # all small files
+    from tinygrad_mnist.models import build_model
+
+    good = {"good_npz": tmp_path / "good.npz", "good_st": tmp_path / "good.safetensors"}
+    for path in good.values():
+        checkpoint.save(build_model("mlp"), path)  # 1 MB of weights: loads under the same limit
     script = textwrap.dedent(
         """
         import json, resource, sys
@@ -151,12 +156,13 @@ def test_crafted_files_are_refused_within_a_small_multiple_of_their_size(tmp_pat
         """
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
-    paths = json.dumps({k: str(v) for k, v in files.items()})
+    paths = json.dumps({k: str(v) for k, v in (files | good).items()})
     result = subprocess.run(
         [sys.executable, "-c", script, paths], capture_output=True, text=True, env=env, timeout=120
     )
     assert result.returncode == 0, result.stderr
     results = json.loads(result.stdout.strip().splitlines()[-1])
+    assert results.pop("good_npz") == results.pop("good_st") == "loaded"
     for name, outcome in results.items():
         assert outcome.startswith("refused: "), (name, outcome)
     assert "compressed" in results["zip_bomb"]
@@ -293,3 +299,17 @@ def test_a_model_with_a_layer_of_its_own_needs_its_code(tmp_path: Path):
     assert checkpoint.load(path).layers is None
     with pytest.raises(CheckpointError, match=r"custom\.safetensors.*layer of its own.*load_into"):
         load_trained_model(path)
+
+
+@pytest.mark.parametrize("name", ["x.safetensors", "x.npz"])
+def test_byte_orders_dtypes_and_fortran_arrays_round_trip(tmp_path: Path, name: str):
+    state = {
+        "big_endian": np.arange(6, dtype=">f4").reshape(2, 3),
+        "ints": np.array([1, -2], dtype=">i8"),
+        "flags": np.array([True, False]),
+        "half": np.arange(3, dtype=np.float16),
+        "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+    }
+    loaded = checkpoint.load(checkpoint.save(state, tmp_path / name)).state_dict
+    for key, value in state.items():
+        assert np.array_equal(loaded[key], value) and loaded[key].dtype == value.dtype.newbyteorder("="), key

@@ -170,3 +170,24 @@ def test_ctrl_c_while_the_subcommands_load_exits_130_without_a_traceback(monkeyp
     monkeypatch.setattr(cli_main, "_available_modules", interrupted)
     assert cli_main.main(["train"]) == 130
     assert capsys.readouterr().err.strip() == "interrupted"
+
+
+def test_train_saves_safetensors_that_eval_reads(mnist_dir, tmp_path: Path):
+    path = tmp_path / "m.safetensors"
+    trained = run_cli("train", "--model", "relu-10", "--epochs", "1", "--train-size", "500", "--test-size", "100",
+                      "--save", str(path), data=mnist_dir)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert checkpoint.load(path).metadata["model"] == "relu-10" and path.read_bytes()[8:9] == b"{"
+    evaluated = run_cli("eval", "--checkpoint", str(path), "--test-size", "100", data=mnist_dir)
+    assert evaluated.returncode == 0 and "model relu-10" in evaluated.stdout, evaluated.stderr
+
+
+def test_input_flags_refuse_a_fifo_instead_of_blocking(tmp_path: Path, capsys):
+    os.mkfifo(tmp_path / "pipe.json")
+    assert (
+        cli_main.main(["plot", "--history", str(tmp_path / "pipe.json"), "--out", str(tmp_path / "f")]) == 1
+    )
+    assert "--history" in capsys.readouterr().err
+    assert cli_main.main(["predict", "--checkpoint", str(tmp_path / "pipe.json"), "x.png"]) == 1
+    err = capsys.readouterr().err
+    assert "--checkpoint" in err and "FIFO" in err

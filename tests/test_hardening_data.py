@@ -142,6 +142,8 @@ def test_idx_bombs_are_refused_within_a_small_memory_limit(tmp_path: Path):
         "raw_claims_more": tmp_path / "raw",
     }
     files["raw_claims_more"].write_bytes(struct.pack(">IIII", IMAGES_MAGIC, 2**31, 28, 28) + bytes(1000))
+    write_idx(tmp_path / "good.gz", np.zeros((10_000, 28, 28), np.uint8))  # MNIST's test-set size: loads
+    files["good"] = tmp_path / "good.gz"
     script = textwrap.dedent(
         """
         import json, resource, sys
@@ -167,6 +169,7 @@ def test_idx_bombs_are_refused_within_a_small_memory_limit(tmp_path: Path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     results = json.loads(result.stdout.strip().splitlines()[-1])
+    assert results["good"] == "loaded"
     assert results["claims_2_32"].startswith("refused: ") and "over the limit" in results["claims_2_32"]
     assert (
         results["raw_claims_more"].startswith("refused: ") and "truncated data" in results["raw_claims_more"]

@@ -65,9 +65,7 @@ _ST_TO_NUMPY = {
     "F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "|i1",
     "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "|u1", "BOOL": "|b1",
 }  # fmt: skip
-_NUMPY_TO_ST = {np.dtype(v).newbyteorder("=").str: k for k, v in _ST_TO_NUMPY.items()} | {
-    np.dtype(v).str: k for k, v in _ST_TO_NUMPY.items()
-}
+_NUMPY_TO_ST = {np.dtype(v).str: k for k, v in _ST_TO_NUMPY.items()}
 
 
 class CheckpointError(ValueError):
@@ -169,7 +167,7 @@ def _write_safetensors(f: IO[bytes], arrays: Mapping[str, np.ndarray], metadata:
     offset = 0
     for name in order:
         array = arrays[name]
-        dtype = _NUMPY_TO_ST.get(array.dtype.str)
+        dtype = _NUMPY_TO_ST.get(_little(array.dtype).str)
         if dtype is None:
             raise TypeError(
                 f"checkpoint.save: entry {name!r} has dtype {array.dtype}, which safetensors lacks"
@@ -186,10 +184,12 @@ def _write_safetensors(f: IO[bytes], arrays: Mapping[str, np.ndarray], metadata:
     f.write(encoded)
     for name in order:
         array = arrays[name]
-        little = (
-            array.astype(array.dtype.newbyteorder("<"), copy=False) if array.dtype.itemsize > 1 else array
-        )
-        f.write(memoryview(np.ascontiguousarray(little)).cast("B"))
+        f.write(memoryview(np.ascontiguousarray(array, dtype=_little(array.dtype))).cast("B"))
+
+
+def _little(dtype: np.dtype) -> np.dtype:
+    """`dtype` stored little-endian, as safetensors requires (one-byte types have no byte order)."""
+    return dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype
 
 
 # ---------------------------------------------------------------------------------------------- load
@@ -483,11 +483,19 @@ def _check_manifest(path: Path, manifest: dict[str, Any], arrays: dict[str, np.n
         )
     for name, entry in manifest.items():
         array = arrays[name]
-        if list(array.shape) != entry["shape"] or array.dtype.str != np.dtype(entry["dtype"]).str:
+        if list(array.shape) != list(entry["shape"]) or array.dtype != _manifest_dtype(entry["dtype"]):
             raise CheckpointError(
                 f"{path}: entry {name!r} is {array.dtype.str} {array.shape} but the manifest says "
                 f"{entry['dtype']} {tuple(entry['shape'])}; the file was altered or damaged"
             )
+
+
+def _manifest_dtype(text: str) -> np.dtype | None:
+    """A manifest's dtype string in native byte order (how arrays are loaded), None if it is no dtype."""
+    try:
+        return np.dtype(text).newbyteorder("=")
+    except (TypeError, ValueError):
+        return None
 
 
 def _is_count(value: Any) -> bool:

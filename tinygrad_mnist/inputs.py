@@ -20,14 +20,14 @@ class NotAFileError(OSError):
 def check_regular_file(path: str | os.PathLike[str], what: str = "file") -> os.stat_result:
     """`os.stat(path)` if it is a regular file; otherwise an OSError whose message names the path.
 
-    Raises FileNotFoundError ("no such file"), IsADirectoryError, or NotAFileError for a symlink
+    Raises FileNotFoundError ("<what> not found"), IsADirectoryError, or NotAFileError for a symlink
     loop, a FIFO, a device or a socket.
     """
     path = Path(path)
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such {what}") from None
+        raise FileNotFoundError(f"{path}: {what} not found") from None
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise NotAFileError(f"{path}: a symbolic link loop, not a {what}") from None

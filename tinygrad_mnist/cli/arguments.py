@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tinygrad_mnist.atomic import check_writable_target
 from tinygrad_mnist.cli.errors import CLIError
+from tinygrad_mnist.inputs import check_regular_file
 
 SEED_MAX = 2**32 - 1  # numpy's seeds are non-negative; 32 bits is what people type
 
@@ -56,6 +57,14 @@ def float_in(
         return value
 
     return parse
+
+
+def check_input(flag: str, path: str | os.PathLike[str], what: str) -> None:
+    """An input file must exist and be a regular file (a FIFO would block): CLIError naming the flag."""
+    try:
+        check_regular_file(path, what)
+    except OSError as error:
+        raise CLIError(f"{flag}: {error}") from None
 
 
 def check_outputs(outputs: Sequence[tuple[str, str | os.PathLike[str] | None]]) -> None:

@@ -38,6 +38,6 @@ def run(args: argparse.Namespace) -> int:
         model, x_test, y_test, make_loss(metadata.get("loss", "cross_entropy")), args.test_batch_size
     )
     print(
-        f"{args.checkpoint or weights.label}: model {metadata.get('model', 'from its layer description')}, test loss {loss:.4f}, test accuracy {accuracy:.2%} on {len(y_test)} images"
+        f"{args.checkpoint or weights.label}: model {metadata.get('model') or 'rebuilt from its layer list'}, test loss {loss:.4f}, test accuracy {accuracy:.2%} on {len(y_test)} images"
     )
     return 0

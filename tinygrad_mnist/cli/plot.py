@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tinygrad_mnist.cli.arguments import check_output_folder, int_in
+from tinygrad_mnist.cli.arguments import check_input, check_output_folder, int_in
 from tinygrad_mnist.cli.errors import CLIError
 from tinygrad_mnist.cli.train import add_data_arguments
 from tinygrad_mnist.cli.weights import add_weights_arguments, load_weights
@@ -64,8 +64,8 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     shipped = args.checkpoint is None and (args.pretrained is not None or args.history is None)
     for flag, path in (("checkpoint", args.checkpoint), ("history", args.history)):
-        if path is not None and not Path(path).is_file():
-            raise CLIError(f"{flag} {path} not found")
+        if path is not None:
+            check_input(f"--{flag}", path, f"{flag} file")
     check_output_folder("--out", args.out)
     which = list(args.only or FIGURES)
     if args.history is None:

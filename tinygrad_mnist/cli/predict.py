@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tinygrad_mnist.cli.arguments import check_input
 from tinygrad_mnist.cli.errors import CLIError
 from tinygrad_mnist.cli.weights import add_weights_arguments, load_weights
 
@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
         preprocess_image,
     )
 
-    if args.checkpoint is not None and not Path(args.checkpoint).is_file():
-        raise CLIError(f"checkpoint {args.checkpoint} not found")
+    if args.checkpoint is not None:
+        check_input("--checkpoint", args.checkpoint, "checkpoint")
     inputs, names, failed = [], [], 0
     for name in args.images:
         try:
