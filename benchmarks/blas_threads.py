@@ -10,6 +10,8 @@ depend on the pixel values), with the recipe's batch size:
 - mlp, batch 128 (784-256-256-10 ReLU);
 - sigmoid-24, batch 1 (per-sample SGD on the squared error);
 - relu-10, full batch (one batch of 50,000 images per step).
+`--suite PATH ...` times pytest on those test files instead, with $TINYGRAD_MNIST_THREADS=1 and =blas
+(the suite's conftest applies it, and passes it on to the examples and CLI runs it starts).
 "Under load" starts one busy-loop process per core (plain Python `while` loops that end by themselves
 after `--load-seconds` and are stopped when the script ends), the situation of a machine shared with
 other jobs. Settings are interleaved workload by workload in every round (so load changes hit both
@@ -118,6 +120,32 @@ def measure(
     return results
 
 
+def suite_jobs(paths: list[str]) -> dict[str, Callable[[int | None], None]]:
+    def run(threads: int | None) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+        env["TINYGRAD_MNIST_THREADS"] = str(threads or "blas")
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths], env=env, check=True,
+                       stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+
+    return {f"pytest {' '.join(paths)}": run}
+
+
+def measure_suite(
+    jobs: dict[str, Callable[[int | None], None]], rounds: int, cores: int
+) -> dict[str, list[tuple[float, float]]]:
+    """Like `measure`, for runs that set their threads themselves (a whole pytest process)."""
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in jobs}
+    for r in range(rounds):
+        for name, run in jobs.items():
+            times = {}
+            for threads in (cores, 1) if r % 2 else (1, cores):
+                start = time.perf_counter()
+                run(threads)
+                times[threads] = time.perf_counter() - start
+            results[name].append((times[1], times[cores]))
+    return results
+
+
 def report(title: str, results: dict[str, list[tuple[float, float]]], cores: int) -> None:
     print(f"\n{title}\n")
     print(f"| workload | 1 thread | {cores} threads (BLAS default) | {cores} threads / 1 thread |")
@@ -141,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--load-seconds", type=float, default=600, help="upper bound on the busy loops' life")
     parser.add_argument("--no-idle", action="store_true", help="measure only under load")
     parser.add_argument("--no-load", action="store_true", help="measure only without busy loops")
+    parser.add_argument("--suite", nargs="+", metavar="PATH", help="time pytest on these test files instead")
     args = parser.parse_args(argv)
     rounds = 1 if args.quick else args.rounds
     cores = os.cpu_count() or 1
@@ -153,18 +182,19 @@ def main(argv: list[str] | None = None) -> None:
         f"{platform.machine()}, {cores} cores, Python {platform.python_version()}, numpy {np.__version__}, BLAS {blas}"
     )
     print(f"load average before: {os.getloadavg()[0]:.2f}; {rounds} rounds, settings interleaved")
-    jobs = workloads(args.quick)
+    jobs = suite_jobs(args.suite) if args.suite else workloads(args.quick)
+    measure_jobs = measure_suite if args.suite else measure
     if not args.no_idle:
         report(
             "Idle (no busy loops of ours; other jobs on the machine as they come)",
-            measure(jobs, rounds, cores),
+            measure_jobs(jobs, rounds, cores),
             cores,
         )
         print(f"load average: {os.getloadavg()[0]:.2f}")
     if args.no_load:
         return
     with busy_cores(cores, args.load_seconds):
-        results = measure(jobs, rounds, cores)
+        results = measure_jobs(jobs, rounds, cores)
         load = os.getloadavg()[0]
     report(f"Under load ({cores} busy-loop processes, one per core)", results, cores)
     print(f"load average at the end of the loaded runs: {load:.2f}")

@@ -1,9 +1,9 @@
 """How many threads BLAS (numpy's matrix products) may use: one, unless you ask for more.
 
 Why one: this project's matrices are small (a batch of 128 images against 784x128 weights), so
-splitting a product over threads saves little even on idle cores, while on a busy machine every
+splitting a product over threads saves at most a quarter even on idle cores, while on a busy machine every
 product waits for its slowest thread to be scheduled: OpenBLAS's default of one thread per core made
-training 5x to 17x slower on a loaded 2-core machine (docs/performance.md, `benchmarks/blas_threads.py`).
+batched training 2x to 12x slower on a loaded 2-core machine (docs/performance.md, `benchmarks/blas_threads.py`).
 
 Precedence: an explicit `threads` argument (the CLI's `--threads`), then $TINYGRAD_MNIST_THREADS,
 then the BLAS library's own variables (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS: if you
