@@ -154,6 +154,7 @@ _METHODS = {
     "conv2d": conv.conv2d,
     "max_pool2d": conv.max_pool2d,
     "avg_pool2d": conv.avg_pool2d,
+    "batch_norm": conv.batch_norm,
 }
 
 for _name, _method in _METHODS.items():
