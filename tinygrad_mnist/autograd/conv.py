@@ -102,28 +102,43 @@ class Conv2d(Function):
         return _out_hw("conv2d", x.shape[2:], w.shape[2:], self.stride, self.padding, self.dilation)
 
     def forward(self, x, w, b=None):
-        self._shapes(x, w, b)
+        self.out_hw = self._shapes(x, w, b)
         self.has_bias = b is not None
-        xp = np.pad(x, _pad_width(self.padding)) if any(self.padding) else x
-        out = fast_conv.correlate(xp, w, self.stride, self.dilation)
+        kernel, n, o = w.shape[2:], x.shape[0], w.shape[0]
+        cols = fast_conv.im2col(
+            fast_conv.pad(x, self.padding), kernel, self.stride, self.dilation, self.out_hw
+        )
+        out = w.reshape(o, -1) @ cols  # (O, N·Ho·Wo): the whole convolution is this one matmul
         if b is not None:
-            out += b.reshape(-1, 1, 1).astype(out.dtype, copy=False)
+            out += b.reshape(-1, 1).astype(out.dtype, copy=False)
+        self.cols = cols  # for dW; dropped by backward, or at once when no gradient is recorded
+        return out.reshape(o, n, *self.out_hw).transpose(1, 0, 2, 3)
+
+    def _record(self, tensors: tuple[Tensor, ...], arrays: tuple[np.ndarray, ...]) -> Tensor:
+        out = super()._record(tensors, arrays)
+        if not out.requires_grad or not self.needs_input_grad[1]:
+            self.__dict__.pop("cols", None)  # memory stays bounded: no im2col buffer outlives its use
         return out
 
     def backward(self, g, x, w, b=None, out=None):
-        dx_needed, dw_needed = self.needs_input_grad[:2]
-        pad = _pad_width(self.padding)
+        needs = self.needs_input_grad
+        kernel, o = w.shape[2:], w.shape[0]
+        g2 = fast_conv.channels_first(g)  # (O, N·Ho·Wo)
         gx = gw = gb = None
-        if dw_needed:
-            xp = np.pad(x, pad) if any(self.padding) else x
-            gw = fast_conv.weight_gradient(xp, g, w.shape[2:], self.stride, self.dilation)
-        if dx_needed:
-            hp, wp = x.shape[2] + 2 * self.padding[0], x.shape[3] + 2 * self.padding[1]
-            dxp = fast_conv.input_gradient(g, w, (hp, wp), self.stride, self.dilation)
-            (ph, pw) = self.padding
-            gx = dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
-        if b is not None and self.needs_input_grad[2]:
-            gb = g.sum(axis=(0, 2, 3))
+        if needs[1]:
+            cols = self.__dict__.pop("cols", None)
+            if cols is None:  # a second backward (retain_graph) rebuilds it
+                xp = fast_conv.pad(x, self.padding)
+                cols = fast_conv.im2col(xp, kernel, self.stride, self.dilation, self.out_hw)
+            gw = (g2 @ cols.T).reshape(w.shape)  # the input cross-correlated with g
+        if needs[0]:
+            (ph, pw), (h, wd) = self.padding, x.shape[2:]
+            padded = (*x.shape[:2], h + 2 * ph, wd + 2 * pw)
+            dcols = w.reshape(o, -1).T @ g2  # g spread back through every tap of the kernel
+            dxp = fast_conv.col2im(dcols, padded, kernel, self.stride, self.dilation, self.out_hw)
+            gx = dxp[:, :, ph : ph + h, pw : pw + wd]
+        if b is not None and needs[2]:
+            gb = g2.sum(axis=1)
         return gx, gw, gb
 
     def describe(self) -> str:
@@ -156,17 +171,14 @@ class _Pool2d(Function):
                 f"{self.name}: padding {self.padding} must be at most half the kernel {self.kernel_size}"
             )
 
-    def _windows(self, x: np.ndarray) -> np.ndarray:
+    def _padded(self, x: np.ndarray) -> np.ndarray:
         _check_images(self.name, x)
         self.out_hw = _out_hw(
             self.name, x.shape[2:], self.kernel_size, self.stride, self.padding, self.dilation
         )
-        self.padded_shape = x.shape[:2] + tuple(x.shape[2 + a] + 2 * self.padding[a] for a in range(2))
-        xp = np.pad(x, _pad_width(self.padding), constant_values=self.pad_value) if any(self.padding) else x
-        return fast_conv.windows(xp, self.kernel_size, self.stride, self.dilation)
+        return fast_conv.pad(x, self.padding, self.pad_value)
 
-    def _unfold_gradient(self, dwin: np.ndarray, x: np.ndarray) -> np.ndarray:
-        dxp = fast_conv.fold(dwin, self.padded_shape, self.stride, self.dilation)
+    def _crop(self, dxp: np.ndarray, x: np.ndarray) -> np.ndarray:
         (ph, pw) = self.padding
         return dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
 
@@ -188,15 +200,16 @@ class MaxPool2d(_Pool2d):
     pad_value = -math.inf
 
     def forward(self, x):
-        win = self._windows(x)
-        return win.max(axis=(4, 5))
+        xp = self._padded(x)
+        return fast_conv.max_pool(xp, self.kernel_size, self.stride, self.dilation, self.out_hw)
 
     def backward(self, g, x, out):
-        win = self._windows(x)
-        top = out[..., None, None]
-        winners = (win == top) | ((win != win) & (top != top))  # a NaN maximum gets the gradient
-        share = winners / winners.sum(axis=(4, 5), keepdims=True).astype(g.dtype)
-        return (self._unfold_gradient((share * g[..., None, None]).astype(g.dtype, copy=False), x),)
+        xp = self._padded(x)
+        return (
+            self._crop(
+                fast_conv.max_pool_gradient(xp, out, g, self.kernel_size, self.stride, self.dilation), x
+            ),
+        )
 
     def reference(self, x):
         return self._reference_windows(x).max(axis=-1)
@@ -212,13 +225,14 @@ class AvgPool2d(_Pool2d):
         super().__init__(kernel_size, stride, padding)
 
     def forward(self, x):
-        return self._windows(x).mean(axis=(4, 5))
+        xp = self._padded(x)
+        total = fast_conv.window_sum(xp, self.kernel_size, self.stride, self.out_hw)
+        return total * x.dtype.type(1.0 / (self.kernel_size[0] * self.kernel_size[1]))
 
     def backward(self, g, x, out):
-        kh, kw = self.kernel_size
-        self._windows(x)  # the shapes of this input
-        share = np.broadcast_to((g / (kh * kw))[..., None, None], g.shape + (kh, kw))
-        return (self._unfold_gradient(share, x),)
+        xp_shape = self._padded(x).shape
+        share = g * g.dtype.type(1.0 / (self.kernel_size[0] * self.kernel_size[1]))
+        return (self._crop(fast_conv.spread(share, xp_shape, self.kernel_size, self.stride), x),)
 
     def reference(self, x):
         return self._reference_windows(x).mean(axis=-1)
@@ -252,28 +266,36 @@ class BatchNorm(Function):
         return axes
 
     def forward(self, x, w=None, b=None):
-        self.axes = axes = self._axes(x, w, b)
-        self.channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-        mean = x.mean(axis=axes, keepdims=True)
-        centred = x - mean
-        var = np.mean(centred * centred, axis=axes, keepdims=True)
-        self.mean, self.var = mean.reshape(-1), var.reshape(-1)
-        self.inv_std = 1.0 / np.sqrt(var + x.dtype.type(self.eps))
-        self.x_hat = centred * self.inv_std.astype(x.dtype, copy=False)
-        out = self.x_hat if w is None else self.x_hat * w.reshape(self.channel_shape)
-        return out + b.reshape(self.channel_shape) if b is not None else out
+        self._axes(x, w, b)
+        xc = fast_conv.channels_first(x)  # (C, everything else): per-channel rows
+        mean = xc.mean(axis=1)
+        centred = xc - mean[:, None]
+        var = fast_conv.row_dots(centred, centred) / centred.shape[1]
+        self.mean, self.var = mean, var
+        self.inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype, copy=False)
+        centred *= self.inv_std[:, None]
+        self.x_hat = centred  # (C, M), the normalised input
+        out = centred if w is None else centred * w[:, None]
+        if b is not None:
+            out += b[:, None]
+        return fast_conv.from_channels_first(out, x.shape)
 
     def backward(self, g, x, w=None, b=None, out=None):
         needs = self.needs_input_grad + (False,) * (3 - len(self.needs_input_grad))
-        x_hat, axes = self.x_hat, self.axes
-        gw = (g * x_hat).sum(axis=axes) if w is not None and needs[1] else None
-        gb = g.sum(axis=axes) if b is not None and needs[2] else None
+        x_hat, g2 = self.x_hat, fast_conv.channels_first(g)
+        gw = fast_conv.row_dots(g2, x_hat) if w is not None and needs[1] else None
+        gb = g2.sum(axis=1) if b is not None and needs[2] else None
         gx = None
         if needs[0]:
-            gh = g if w is None else g * w.reshape(self.channel_shape)
-            gx = gh - gh.mean(axis=axes, keepdims=True)
-            gx -= x_hat * (gh * x_hat).mean(axis=axes, keepdims=True)
-            gx *= self.inv_std.astype(g.dtype, copy=False)
+            gh = g2 if w is None else g2 * w[:, None]
+            m = g2.shape[1]
+            mean_gh = gh.mean(axis=1)
+            mean_gh_xhat = fast_conv.row_dots(gh, x_hat) / m
+            dx = x_hat * -mean_gh_xhat[:, None]
+            dx += gh
+            dx -= mean_gh[:, None]
+            dx *= self.inv_std[:, None]
+            gx = fast_conv.from_channels_first(dx, x.shape)
         return gx, gw, gb
 
     def reference(self, x, w=None, b=None):

@@ -1,13 +1,19 @@
-"""Speed helpers of the convolution ops: sliding windows as strided views, and their adjoint.
+"""Speed helpers of the convolution ops: im2col and its adjoint, and pooling by kernel offsets.
 
-Kept apart from `conv.py`, which reads as the math. Nothing here loops over pixels or samples:
-`windows` is a view (no copy) and `fold` loops only over the kernel's kh x kw offsets.
+Kept apart from `conv.py`, which reads as the math. Nothing here loops over pixels or samples: the
+only Python loops run over the kh x kw offsets of a kernel, each one a whole-array numpy operation.
+
+Layout: im2col lays the windows out as one (C·kh·kw, N·Ho·Wo) matrix, so a convolution is a single
+BLAS matmul `W (O, C·kh·kw) @ cols`, and its result, (O, N, Ho, Wo) in memory, is handed on as the
+NCHW view of that memory (a transpose, no copy). numpy's elementwise ops keep that layout, and
+reductions over (N, H, W) per channel (batch norm) then read contiguous memory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 Pair = tuple[int, int]
 
@@ -18,66 +24,119 @@ def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair) -> np.ndarray:
-    """The (N, C, Ho, Wo, kh, kw) view of every window of an already padded (N, C, H, W) array:
-    `windows(xp)[n, c, h, w, i, j] = xp[n, c, h*sh + i*dh, w*sw + j*dw]`. A view: no memory is copied."""
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-    view = sliding_window_view(xp, span, axis=(2, 3))
-    return view[:, :, ::sh, ::sw, ::dh, ::dw]
-
-
-def fold(dwin: np.ndarray, padded_shape: tuple[int, ...], stride: Pair, dilation: Pair) -> np.ndarray:
-    """The adjoint of `windows`: add each window's entries back where they were read from, giving an
-    array of `padded_shape`. Overlapping windows add up. Non-overlapping windows (stride == kernel,
-    no dilation) are a single reshape; otherwise one strided add per kernel offset."""
-    n, c, ho, wo, kh, kw = dwin.shape
-    (sh, sw), (dh, dw) = stride, dilation
-    out = np.zeros(padded_shape, dtype=dwin.dtype)
-    if (sh, sw) == (kh, kw) and (dh, dw) == (1, 1):
-        out[:, :, : ho * kh, : wo * kw] = dwin.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, ho * kh, wo * kw)
-        return out
+def offsets(
+    kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair
+) -> Iterator[tuple[int, int, tuple[slice, slice]]]:
+    """(i, j, (rows, cols)) for each kernel offset: the strided slices of the padded input that tap
+    (i, j) reads across all windows, so `xp[:, :, rows, cols]` is (N, C, Ho, Wo)."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
     for i in range(kh):
         for j in range(kw):
-            out[:, :, i * dh : i * dh + sh * (ho - 1) + 1 : sh, j * dw : j * dw + sw * (wo - 1) + 1 : sw] += (
-                dwin[:, :, :, :, i, j]
-            )
+            rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+            cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+            yield i, j, (rows, cols)
+
+
+def pad(x: np.ndarray, padding: Pair, value: float = 0.0) -> np.ndarray:
+    """x padded on height and width, laid out in memory like x (np.pad would reorder a transposed view)."""
+    (ph, pw) = padding
+    if not ph and not pw:
+        return x
+    n, c, h, w = x.shape
+    channels_first = x.transpose(1, 0, 2, 3).flags.c_contiguous
+    out = np.full(
+        (c, n, h + 2 * ph, w + 2 * pw) if channels_first else (n, c, h + 2 * ph, w + 2 * pw), value, x.dtype
+    )
+    out = out.transpose(1, 0, 2, 3) if channels_first else out
+    out[:, :, ph : ph + h, pw : pw + w] = x
     return out
 
 
-def correlate(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
-    """Valid cross-correlation of a padded (N, C, H, W) input with (O, C, kh, kw) weights, as one
-    BLAS contraction over (c, i, j); returns a C-contiguous (N, O, Ho, Wo) array."""
-    win = windows(xp, w.shape[2:], stride, dilation)
-    out = np.einsum("nchwij,ocij->nohw", win, w, optimize=True)
-    return np.ascontiguousarray(out)
+def im2col(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
+    """The (C·kh·kw, N·Ho·Wo) matrix of every window of the padded input: row (c, i, j), column
+    (n, h, w) holds xp[n, c, h·sh + i·dh, w·sw + j·dw]. One strided copy per kernel offset."""
+    n, c = xp.shape[:2]
+    cols = np.empty((c, kernel[0], kernel[1], n, *out_hw), dtype=xp.dtype)
+    for i, j, window in offsets(kernel, stride, dilation, out_hw):
+        cols[:, i, j] = xp[(slice(None), slice(None), *window)].transpose(1, 0, 2, 3)
+    return cols.reshape(c * kernel[0] * kernel[1], -1)
 
 
-def weight_gradient(xp: np.ndarray, g: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair) -> np.ndarray:
-    """dW[o, c, i, j] = Σ_{n,h,w} xp[n, c, h*sh + i*dh, w*sw + j*dw] · g[n, o, h, w]: the input
-    cross-correlated with the output gradient, as one contraction."""
-    win = windows(xp, kernel, stride, dilation)
-    return np.einsum("nchwij,nohw->ocij", win, g, optimize=True)
+def col2im(
+    dcols: np.ndarray, padded_shape: tuple[int, ...], kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair
+) -> np.ndarray:
+    """The adjoint of im2col: each entry of the column matrix is added back where it was read from
+    (overlapping windows add up), giving the gradient of the padded input."""
+    n, c = padded_shape[:2]
+    dcols = dcols.reshape(c, kernel[0], kernel[1], n, *out_hw)
+    out = np.zeros((c, n, *padded_shape[2:]), dtype=dcols.dtype)  # channels first, like the forward
+    for i, j, window in offsets(kernel, stride, dilation, out_hw):
+        out[(slice(None), slice(None), *window)] += dcols[:, i, j]
+    return out.transpose(1, 0, 2, 3)
 
 
-def input_gradient(g: np.ndarray, w: np.ndarray, padded_hw: Pair, stride: Pair, dilation: Pair) -> np.ndarray:
-    """dX of the padded input: the *full* convolution of the output gradient with the kernel, i.e. a
-    correlation with the flipped kernel. A stride spreads g out with zeros between its entries first
-    (what the strided forward skipped gets gradient 0); rows the forward never read stay 0."""
-    n, o, ho, wo = g.shape
-    _, c, kh, kw = w.shape
-    (sh, sw), (dh, dw) = stride, dilation
-    if (sh, sw) != (1, 1):
-        spread = np.zeros((n, o, (ho - 1) * sh + 1, (wo - 1) * sw + 1), dtype=g.dtype)
-        spread[:, :, ::sh, ::sw] = g
-        g = spread
-    ph, pw = dh * (kh - 1), dw * (kw - 1)
-    gp = np.pad(g, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, O, kh, kw)
-    dxp = correlate(gp, flipped, (1, 1), dilation)
-    hp, wp = padded_hw
-    if dxp.shape[2:] == (hp, wp):
-        return dxp
-    out = np.zeros((n, c, hp, wp), dtype=dxp.dtype)
-    out[:, :, : dxp.shape[2], : dxp.shape[3]] = dxp
+def channels_first(x: np.ndarray) -> np.ndarray:
+    """(N, C, ...) as a (C, N·...) matrix: a reshape, copying only when x is not already laid out so."""
+    return x.swapaxes(0, 1).reshape(x.shape[1], -1)
+
+
+def max_pool(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
+    """The maximum over each window, as one np.maximum per kernel offset (a reduction over tiny
+    strided window axes is many times slower)."""
+    taps = offsets(kernel, stride, dilation, out_hw)
+    _, _, first = next(taps)
+    out = xp[(slice(None), slice(None), *first)].copy()
+    for _, _, window in taps:
+        np.maximum(out, xp[(slice(None), slice(None), *window)], out=out)
     return out
+
+
+def max_pool_gradient(
+    xp: np.ndarray, out: np.ndarray, g: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair
+) -> np.ndarray:
+    """Route each window's gradient to its maximum, split evenly between tied maxima (and to a NaN,
+    which is the maximum). Returns the gradient of the padded input."""
+    windows = [w for _, _, w in offsets(kernel, stride, dilation, out.shape[2:])]
+    taps = [xp[(slice(None), slice(None), *w)] for w in windows]
+    hits = [tap == out for tap in taps]
+    if np.isnan(out).any():
+        hits = [hit | (np.isnan(tap) & np.isnan(out)) for hit, tap in zip(hits, taps)]
+    count = hits[0].astype(g.dtype)
+    for hit in hits[1:]:
+        count += hit
+    share = g / count
+    dxp = np.zeros(xp.shape, dtype=g.dtype)
+    tiled = tuple(stride) == tuple(kernel) and tuple(dilation) == (1, 1)  # each input in one window
+    for hit, window in zip(hits, windows):
+        where = (slice(None), slice(None), *window)
+        if tiled:
+            np.multiply(share, hit, out=dxp[where])
+        else:
+            dxp[where] += share * hit
+    return dxp
+
+
+def window_sum(xp: np.ndarray, kernel: Pair, stride: Pair, out_hw: Pair) -> np.ndarray:
+    """The sum over each window, one add per kernel offset."""
+    out = np.zeros((*xp.shape[:2], *out_hw), dtype=xp.dtype)
+    for _, _, window in offsets(kernel, stride, (1, 1), out_hw):
+        out += xp[(slice(None), slice(None), *window)]
+    return out
+
+
+def spread(g: np.ndarray, padded_shape: tuple[int, ...], kernel: Pair, stride: Pair) -> np.ndarray:
+    """The adjoint of window_sum: each window's gradient added to every input of the window."""
+    dxp = np.zeros(padded_shape, dtype=g.dtype)
+    for _, _, window in offsets(kernel, stride, (1, 1), g.shape[2:]):
+        dxp[(slice(None), slice(None), *window)] += g
+    return dxp
+
+
+def from_channels_first(matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The (N, C, ...) view of a (C, N·...) matrix: the inverse of `channels_first`, never a copy."""
+    return matrix.reshape(shape[1], shape[0], *shape[2:]).swapaxes(0, 1)
+
+
+def row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Σ_j a[i, j] · b[i, j] for each row i, without the temporary array a * b."""
+    return np.einsum("ij,ij->i", a, b)

@@ -9,8 +9,11 @@ from tinygrad_mnist import nn
 from tinygrad_mnist.cli.errors import CLIError
 from tinygrad_mnist.models import MODELS, build_model
 from tinygrad_mnist.recipes import (
+    LR_SCHEDULES,
+    OPTIMIZERS,
     RECIPES,
     get_recipe,
+    make_augment,
     make_loss,
     make_optimizer,
     make_scheduler,
@@ -51,8 +54,13 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--test-batch-size", type=int, metavar="N", help="evaluation batch size")
     parser.add_argument("--momentum", type=float, metavar="M", help="SGD momentum")
-    parser.add_argument("--optimizer", choices=["sgd", "adam"], help="optimiser")
-    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], help="learning rate over the epochs")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="optimiser")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="learning rate over the run")
+    parser.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="randomly shift, turn and resize the training images (default: the recipe's choice)",
+    )
     parser.add_argument(
         "--seed", type=int, default=1, help="seed for the weights and the batch order (default: 1)"
     )
@@ -86,10 +94,11 @@ def run(args: argparse.Namespace) -> int:
         "momentum": chosen(args.momentum, recipe.momentum),
         "lr_schedule": chosen(args.lr_schedule, recipe.lr_schedule),
         "train_size": chosen(args.train_size, recipe.train_size),
+        "augment": chosen(args.augment, recipe.augment),
     }
     if args.test_batch_size is not None and args.test_batch_size < 1:
         raise CLIError(f"--test-batch-size must be at least 1, got {args.test_batch_size}")
-    if settings["optimizer"] == "adam" and args.momentum is not None:
+    if settings["optimizer"] in ("adam", "adamw") and args.momentum is not None:
         raise CLIError("--momentum applies to SGD only; Adam keeps its own moving averages (betas)")
     for name in ("epochs", "batch_size", "train_size"):
         if settings[name] < 1:
@@ -110,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"training {args.model} ({recipe.description}) on {len(y_train)} images: "
         f"{settings['optimizer']} lr {settings['lr']:g} ({settings['lr_schedule']}){momentum}, "
-        f"batch {settings['batch_size']}, "
+        f"batch {settings['batch_size']}{', augmented' if settings['augment'] else ''}, "
         f"{settings['epochs']} epochs, seed {args.seed}"
     )
     metadata = {"model": args.model, "loss": recipe.loss, "seed": args.seed, **settings}
@@ -131,7 +140,13 @@ def run(args: argparse.Namespace) -> int:
             best_checkpoint=args.save_best,
             history_path=args.history,
             metadata=metadata,
-            scheduler=make_scheduler(settings["lr_schedule"], optimizer, settings["epochs"]),
+            scheduler=make_scheduler(
+                settings["lr_schedule"],
+                optimizer,
+                settings["epochs"],
+                -(-len(y_train) // settings["batch_size"]),
+            ),
+            augment=make_augment(settings["augment"], args.seed),
             log_every=recipe.log_every if args.epochs is None else 1,
         )
     except TrainingDiverged as err:
