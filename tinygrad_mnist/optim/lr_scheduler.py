@@ -135,9 +135,9 @@ class OneCycleLR(LRScheduler):
         return self.values_at(epoch)[0]
 
     def step(self) -> None:
-        if self.last_epoch + 1 >= self.total_steps:
+        if self.last_epoch + 1 > self.total_steps:  # one step per batch, after it: as PyTorch allows
             raise ValueError(
-                f"OneCycleLR: stepped {self.last_epoch + 2} times for total_steps={self.total_steps}; "
+                f"OneCycleLR: stepped {self.last_epoch + 1} times for total_steps={self.total_steps}; "
                 "step it once per batch and size total_steps (or epochs, steps_per_epoch) to the run"
             )
         super().step()
