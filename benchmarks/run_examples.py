@@ -25,6 +25,7 @@ EXAMPLES = [
     ("sigmoid_16_16_minibatch.py", "784-16-16-10 sigmoid", "quadratic cost, mini-batch SGD batch 10 lr 3.0, 3 epochs over 50,000"),
     ("relu_softmax_full_batch.py", "784-10-10 ReLU + softmax", "cross-entropy, full-batch gradient descent lr 0.1, 500 iterations over 50,000"),
     ("strong_mlp.py", "784-256-256-10 ReLU", "cross-entropy, SGD momentum 0.9 lr 0.05 cosine, batch 128, 10 epochs"),
+    ("cnn.py", "conv 5x5 (16), conv 3x3 (32), 128, batch norm, dropout", "cross-entropy, AdamW lr 3e-3 one-cycle, batch 128, 4 epochs"),
 ]  # fmt: skip
 
 
@@ -32,7 +33,9 @@ def run(name: str) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("TINYGRAD_MNIST_QUICK", None)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as scratch:  # strong_mlp.py writes its checkpoint to the cwd
+    with (
+        tempfile.TemporaryDirectory() as scratch
+    ):  # strong_mlp.py and cnn.py write their checkpoints to the cwd
         result = subprocess.run(
             [sys.executable, str(ROOT / "examples" / name)],
             capture_output=True,
