@@ -270,3 +270,49 @@ def test_cnn_recipe_reaches_99_2_percent(mnist_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     accuracy = float(result.stdout.rsplit("test accuracy ", 1)[1].split("%")[0])
     assert accuracy >= 99.2, result.stdout
+
+
+# ---------------------------------------------------------------------- tools: plot, graph, command line
+def test_plot_draws_the_first_conv_filters(tmp_path):
+    pytest.importorskip("matplotlib")
+    from tinygrad_mnist import plots
+
+    model = build_model("cnn", seed=0)
+    assert plots.first_layer_is_conv(model) and not plots.first_layer_is_conv(build_model("mlp"))
+    written = plots.write_figures(model, tmp_path, which=["weights"])
+    assert written["weights"].stat().st_size > 1000
+    fig = plots.plot_filters(model)
+    assert "16 filters" in fig.texts[0].get_text()
+    with pytest.raises(ValueError, match="no Conv2d"):
+        plots.plot_filters(build_model("mlp"))
+
+
+def test_graph_of_the_cnn_frames_each_layer(tmp_path):
+    from clitools import run_cli
+
+    out = tmp_path / "cnn.dot"
+    result = run_cli("graph", "--model", "cnn", "--cluster", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    for cluster in (
+        "conv1 (Conv2d)",
+        "bn1 (BatchNorm2d)",
+        "conv2 (Conv2d)",
+        "bn2 (BatchNorm2d)",
+        "fc1 (Linear)",
+    ):
+        assert cluster in text
+    assert "conv2d" in text and "max_pool2d" in text and "batch_norm" in text
+
+
+def test_train_cli_runs_the_cnn_recipe_with_augmentation(mnist_dir, tmp_path):
+    from clitools import run_cli
+
+    result = run_cli(
+        "train", "--model", "cnn", "--epochs", "1", "--train-size", "512", "--test-size", "200",
+        "--augment", "--no-progress", "--save", str(tmp_path / "cnn.npz"), data=mnist_dir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "adamw lr 0.003 (onecycle)" in result.stdout and "augmented" in result.stdout
+    ckpt = checkpoint.load(tmp_path / "cnn.npz")
+    assert "bn2.running_var" in ckpt.state_dict and ckpt.metadata["augment"] is True
