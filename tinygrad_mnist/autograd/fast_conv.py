@@ -75,6 +75,13 @@ def col2im(
     return out.transpose(1, 0, 2, 3)
 
 
+def zeros_like_layout(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Zeros of x's (N, C, H, W) shape, channels first in memory when x is (what the ops hand on)."""
+    if x.swapaxes(0, 1).flags.c_contiguous and not x.flags.c_contiguous:
+        return np.zeros((x.shape[1], x.shape[0], *x.shape[2:]), dtype=dtype).swapaxes(0, 1)
+    return np.zeros(x.shape, dtype=dtype)
+
+
 def channels_first(x: np.ndarray) -> np.ndarray:
     """(N, C, ...) as a (C, N·...) matrix: a reshape, copying only when x is not already laid out so."""
     return x.swapaxes(0, 1).reshape(x.shape[1], -1)
@@ -85,7 +92,7 @@ def max_pool(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw:
     strided window axes is many times slower)."""
     taps = offsets(kernel, stride, dilation, out_hw)
     _, _, first = next(taps)
-    out = xp[(slice(None), slice(None), *first)].copy()
+    out = xp[(slice(None), slice(None), *first)].copy(order="K")  # keeps a channels-first layout
     for _, _, window in taps:
         np.maximum(out, xp[(slice(None), slice(None), *window)], out=out)
     return out
@@ -105,7 +112,7 @@ def max_pool_gradient(
     for hit in hits[1:]:
         count += hit
     share = g / count
-    dxp = np.zeros(xp.shape, dtype=g.dtype)
+    dxp = zeros_like_layout(xp, g.dtype)
     tiled = tuple(stride) == tuple(kernel) and tuple(dilation) == (1, 1)  # each input in one window
     for hit, window in zip(hits, windows):
         where = (slice(None), slice(None), *window)
