@@ -31,6 +31,7 @@ EXAMPLES = [
     ("relu_softmax_full_batch.py", "784-10-10 ReLU + softmax", "cross-entropy, full-batch gradient descent lr 0.1, 500 iterations over 50,000"),
     ("strong_mlp.py", "784-256-256-10 ReLU", "cross-entropy, SGD momentum 0.9 lr 0.05 cosine, batch 128, 10 epochs"),
     ("custom_op.py", "784-128-10 with your own SiLU `Function`", "cross-entropy, SGD lr 0.1 momentum 0.9, batch 64, 1 epoch"),
+    ("cnn.py", "conv 5x5 (16), conv 3x3 (32), 128, batch norm, dropout", "cross-entropy, AdamW lr 3e-3 one-cycle, batch 128, 4 epochs"),
 ]  # fmt: skip
 
 
@@ -43,7 +44,9 @@ def run(name: str, seed: int = 0) -> tuple[float, float]:
     }
     env.pop("TINYGRAD_MNIST_QUICK", None)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as scratch:  # strong_mlp.py writes its checkpoint to the cwd
+    with (
+        tempfile.TemporaryDirectory() as scratch
+    ):  # strong_mlp.py and cnn.py write their checkpoints to the cwd
         result = subprocess.run(
             [sys.executable, str(ROOT / "examples" / name)],
             capture_output=True,

@@ -275,3 +275,15 @@ def test_module_attributes_follow_reassignment_and_deletion():
     assert len(model) == 0
     with pytest.raises(AttributeError, match="hidden"):
         _ = model.hidden
+
+
+def test_cnn_speed_quick_mode_prints_the_cnn_rows(mnist_dir):
+    stdout = run_script("benchmarks/cnn_speed.py", "--quick", "--data", str(mnist_dir))
+    for text in (
+        "machine:",
+        "cnn training step",
+        "epoch (469 steps, estimated)",
+        "time to 50.0% test accuracy",
+    ):
+        assert text in stdout
+    assert "ours" in stdout.split("time to")[1]

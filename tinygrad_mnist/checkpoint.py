@@ -145,7 +145,7 @@ def _checked_arrays(state: Mapping[str, Any]) -> dict[str, np.ndarray]:
             raise TypeError(
                 f"checkpoint.save: entry {name!r} has dtype {array.dtype}; only numeric arrays are saved"
             )
-        arrays[name] = np.ascontiguousarray(array)
+        arrays[name] = np.ascontiguousarray(array).reshape(array.shape)  # keeps 0-d arrays 0-d
     return arrays
 
 

@@ -4,7 +4,7 @@ No autograd here, and no import of the engine: every gradient below is the expli
 a person derives on paper, so `tests/test_handderived.py` can show that `loss.backward()` computes
 exactly these numbers. `docs/backprop.md` derives each formula step by step and links back here.
 
-Four write-ups, each in its own convention (kept as the write-ups state them, not unified):
+Five write-ups, each in its own convention (kept as the write-ups state them, not unified):
 
 1. Sigmoid network, one sample, cost `C = sum_k (a_k - y_k)^2`, weights (out, in) like `nn.Linear`:
    `sigmoid_squared_error_gradients` (vectorized per layer) and `..._by_index` (every i, j, k looped).
@@ -12,8 +12,8 @@ Four write-ups, each in its own convention (kept as the write-ups state them, no
    `relu_softmax_cross_entropy_gradients`.
 3. Sigmoid layers + mean-squared error, batched, one row per sample, weights (in, out):
    `sigmoid_mse_gradients`.
-4. One explicit SGD step, the last layer's weights updated one scalar at a time:
-   `sgd_step_by_scalar_rule`.
+4. One explicit SGD step, weight by weight: `sgd_step_by_scalar_rule`.
+5. Convolution and 2x2 max-pooling of NCHW images: `conv2d_gradients`, `max_pool_gradient`.
 
 Everything is computed in float64: these are references to compare against, not training code.
 """
@@ -411,3 +411,77 @@ def sgd_step_by_scalar_rule(
             else:
                 w_last[i, j] = w_last[i, j] - lr * step if convention == "a - y" else w_last[i, j] + lr * step
     return new_w + [w_last], new_b + [b_last]
+
+
+# ====================================================================== 5. convolution and max-pooling
+def _padded(x: np.ndarray, padding: int) -> np.ndarray:
+    return np.pad(np.asarray(x, dtype=np.float64), ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+
+
+def conv2d_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, padding: int = 0
+) -> np.ndarray:
+    """z[n, o, h, v] = b[o] + Σ_{c,i,j} x_pad[n, c, s·h + i, s·v + j] · w[o, c, i, j], one kernel tap (i, j)
+    at a time: x (N, C, H, W), w (O, C, kh, kw), b (O,), square stride s and zero padding p."""
+    xp, w = _padded(x, padding), np.asarray(w, dtype=np.float64)
+    if xp.ndim != 4 or w.ndim != 4 or xp.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"x (N, C, H, W) and w (O, C, kh, kw) must agree on C, got {np.shape(x)} and {w.shape}"
+        )
+    (n, _, hp, wp), (o, _, kh, kw) = xp.shape, w.shape
+    ho, wo = (hp - kh) // stride + 1, (wp - kw) // stride + 1
+    z = np.broadcast_to(np.asarray(b, dtype=np.float64)[:, None, None], (n, o, ho, wo)).copy()
+    for i in range(kh):
+        for j in range(kw):
+            tap = xp[:, :, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride]
+            z += np.einsum("nchv,oc->nohv", tap, w[:, :, i, j])
+    return z
+
+
+def conv2d_gradients(
+    x: np.ndarray, w: np.ndarray, g: np.ndarray, stride: int = 1, padding: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dC/dx, dC/dw, dC/db) of a convolution, given g = dC/dz of its output (N, O, Ho, Wo).
+
+    dw[o, c, i, j] = Σ_{n,h,v} x_pad[n, c, s·h + i, s·v + j] · g[n, o, h, v]: the input cross-correlated
+    with the output gradient. dx is the full convolution of g with the kernel: g spread out by the
+    stride (zeros between), padded by k - 1 all round, cross-correlated with the kernel flipped in
+    both axes and with in/out channels swapped; then the padding's rows and columns are cut off.
+    db[o] = Σ_{n,h,v} g[n, o, h, v].
+    """
+    xp, w, g = _padded(x, padding), np.asarray(w, dtype=np.float64), np.asarray(g, dtype=np.float64)
+    (n, c, hp, wp), (o, _, kh, kw), (_, _, ho, wo) = xp.shape, w.shape, g.shape
+    dw = np.zeros_like(w)
+    for i in range(kh):
+        for j in range(kw):
+            tap = xp[:, :, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride]
+            dw[:, :, i, j] = np.einsum("nchv,nohv->oc", tap, g)
+    spread = np.zeros((n, o, stride * (ho - 1) + 1, stride * (wo - 1) + 1))
+    spread[:, :, ::stride, ::stride] = g
+    full = np.pad(spread, ((0, 0), (0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1)))
+    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, O, kh, kw)
+    dxp = np.zeros((n, c, hp, wp))
+    reached = conv2d_forward(full, flipped, np.zeros(c))  # rows the forward never read stay 0
+    dxp[:, :, : reached.shape[2], : reached.shape[3]] = reached
+    dx = dxp[:, :, padding : hp - padding, padding : wp - padding]
+    return dx, dw, g.sum(axis=(0, 2, 3))
+
+
+def max_pool_forward(x: np.ndarray, k: int = 2) -> np.ndarray:
+    """The maximum of each k x k tile (stride k): x (N, C, H, W) with H and W multiples of k."""
+    x = np.asarray(x, dtype=np.float64)
+    n, c, h, w = x.shape
+    if h % k or w % k:
+        raise ValueError(f"max_pool_forward: height and width {h}x{w} must be multiples of k={k}")
+    return x.reshape(n, c, h // k, k, w // k, k).max(axis=(3, 5))
+
+
+def max_pool_gradient(x: np.ndarray, g: np.ndarray, k: int = 2) -> np.ndarray:
+    """dC/dx of k x k max-pooling: each tile's gradient g goes to the arg-max of the tile (the only
+    input that moves the output), split evenly between tied maxima; every other input gets 0."""
+    x, g = np.asarray(x, dtype=np.float64), np.asarray(g, dtype=np.float64)
+    n, c, h, w = x.shape
+    tiles = x.reshape(n, c, h // k, k, w // k, k)
+    winners = tiles == tiles.max(axis=(3, 5), keepdims=True)
+    share = g[:, :, :, None, :, None] / winners.sum(axis=(3, 5), keepdims=True)
+    return (winners * share).reshape(n, c, h, w)

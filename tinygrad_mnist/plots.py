@@ -5,6 +5,7 @@
     plots.plot_confusion(y_test, probs.argmax(1), "confusion.png")
     plots.plot_mistakes(x_test, y_test, probs, "mistakes.png")
     plots.plot_weights(model, "weights.png")
+    plots.plot_filters(cnn_model, "filters.png")        # a CNN's first conv filters
     plots.write_figures(model, "figures/", x_test, y_test, history)   # all four
 
 Every function builds its own `matplotlib.figure.Figure` on an Agg canvas and returns it: nothing
@@ -368,6 +369,52 @@ def plot_weights(
     return _finish(fig, path)
 
 
+def first_layer_is_conv(model: Any) -> bool:
+    """True when the first layer with weights is a Conv2d (then weights.png shows its filters)."""
+    from tinygrad_mnist import nn
+
+    first = next((m for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d)), None)
+    return isinstance(first, nn.Conv2d)
+
+
+def plot_filters(
+    model_or_filters: Any,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    title: str | None = None,
+    dpi: float = 100,
+) -> Any:
+    """The first convolution's filters, one kh x kw tile per (output channel, input channel): the
+    stroke and edge detectors the network slides over the image. Red weights respond to ink, blue to
+    background; one colour scale symmetric about zero is shared by every tile."""
+    if isinstance(model_or_filters, np.ndarray):
+        filters = model_or_filters
+    else:
+        from tinygrad_mnist import nn
+
+        conv = next((m for m in model_or_filters.modules() if isinstance(m, nn.Conv2d)), None)
+        if conv is None:
+            raise ValueError(f"{type(model_or_filters).__name__} has no Conv2d layer to draw")
+        filters = conv.weight.data
+    filters = np.asarray(filters, dtype=np.float64)
+    if filters.ndim != 4:
+        raise ValueError(f"conv filters must have shape (out, in, kh, kw), got {filters.shape}")
+    o, c, kh, kw = filters.shape
+    tiles = filters.reshape(o * c, kh, kw)
+    rows, columns = _grid(len(tiles))
+    mosaic = tile_mosaic(tiles, columns, (1, 1))
+    inch = 0.16  # per weight pixel: a 5x5 filter is 0.8 inch
+    fig = _new_figure((mosaic.shape[1] * inch + 1.4, mosaic.shape[0] * inch + 0.7), dpi)
+    ax = fig.add_subplot()
+    limit = float(np.abs(filters).max()) or 1.0
+    image = ax.imshow(mosaic, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+    ax.set_axis_off()
+    fig.colorbar(image, ax=ax, shrink=0.85, pad=0.02).set_label("weight", fontsize=10)
+    which = f"{o} filters" + (f" x {c} input channels" if c > 1 else "")
+    fig.suptitle(title or f"First-layer {kh}x{kw} conv filters ({which})", fontsize=12)
+    return _finish(fig, path)
+
+
 # --- everything at once ----------------------------------------------------------------------------
 
 
@@ -407,7 +454,10 @@ def write_figures(
         elif name == "mistakes" and probs is not None:
             fig = plot_mistakes(x_test, y_test, probs, n=mistakes, dpi=dpi)
         elif name == "weights" and model is not None:
-            fig = plot_weights(model, neurons=neurons, dpi=dpi)
+            if first_layer_is_conv(model):
+                fig = plot_filters(model, dpi=dpi)
+            else:
+                fig = plot_weights(model, neurons=neurons, dpi=dpi)
         else:
             continue
         written[name] = save_figure(fig, out / f"{name}.png")

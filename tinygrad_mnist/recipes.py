@@ -7,7 +7,7 @@ The classic networks come with the recipes of the derivations they reproduce, so
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -49,6 +49,9 @@ LOSSES: dict[str, LossFn] = {
 # the same information keyed by name, for code that only wants the recipes.
 RECIPES: dict[str, Recipe] = {name: entry.recipe for name, entry in MODELS.items()}
 
+OPTIMIZERS = ("sgd", "adam", "adamw")
+LR_SCHEDULES = ("constant", "cosine", "onecycle")
+
 
 def get_recipe(model: str) -> Recipe:
     try:
@@ -58,23 +61,38 @@ def get_recipe(model: str) -> Recipe:
 
 
 def make_optimizer(name: str, params: Iterable[Tensor], lr: float, momentum: float = 0.0) -> optim.Optimizer:
-    """`sgd` (with optional momentum) or `adam`, by name: what the command line's --optimizer picks."""
+    """`sgd` (with optional momentum), `adam` or `adamw` (weight decay 0.01), by name: --optimizer."""
     if name == "sgd":
         return optim.SGD(params, lr=lr, momentum=momentum)
     if name == "adam":
         return optim.Adam(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}; choose 'sgd' or 'adam'")
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
 def make_scheduler(
-    name: str, optimizer: optim.Optimizer, epochs: int
+    name: str, optimizer: optim.Optimizer, epochs: int, steps_per_epoch: int | None = None
 ) -> optim.lr_scheduler.LRScheduler | None:
-    """`constant` (no scheduler) or `cosine` (annealed to 0 over `epochs`), by name: --lr-schedule."""
+    """`constant` (no scheduler), `cosine` (annealed to 0 over `epochs`) or `onecycle` (warm up to
+    the optimiser's lr, then anneal, stepped every batch: needs `steps_per_epoch`), by name."""
     if name == "constant":
         return None
     if name == "cosine":
         return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    raise ValueError(f"unknown learning-rate schedule {name!r}; choose 'constant' or 'cosine'")
+    if name == "onecycle":
+        if steps_per_epoch is None:
+            raise ValueError("make_scheduler: the onecycle schedule needs steps_per_epoch")
+        peak = float(optimizer.param_groups[0]["lr"])
+        return optim.lr_scheduler.OneCycleLR(optimizer, peak, epochs=epochs, steps_per_epoch=steps_per_epoch)
+    raise ValueError(f"unknown learning-rate schedule {name!r}; choose one of {', '.join(LR_SCHEDULES)}")
+
+
+def make_augment(enabled: bool, seed: int = 0) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The training-image augmentation of --augment: small random affine warps (or None)."""
+    from tinygrad_mnist.data.augment import RandomAffine
+
+    return RandomAffine(degrees=10, translate=2, scale=(0.9, 1.1), seed=seed) if enabled else None
 
 
 def make_loss(name: str) -> LossFn:

@@ -202,6 +202,7 @@ def fit(
     log_every: int = 1,
     scheduler: Any = None,
     divergence_factor: float | None = DIVERGENCE_FACTOR,
+    augment: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> History:
     """Train `model` for `epochs` passes over (x_train, y_train) and return the per-epoch `History`.
 
@@ -211,7 +212,9 @@ def fit(
     and the history is written to `history_path`. `checkpoint` is saved at the end and `best_checkpoint`
     whenever test accuracy improves. With `log_every=k` the test set is evaluated and a line printed only
     every k epochs and after the last (full-batch runs have hundreds of one-step epochs). The progress bar shows itself only on a terminal unless
-    `progress` says otherwise. A `scheduler` (see `optim.lr_scheduler`) is stepped after each epoch.
+    `progress` says otherwise. A `scheduler` (see `optim.lr_scheduler`) is stepped after each epoch, or
+    after each batch if it has `per_batch = True` (OneCycleLR). `augment` (e.g.
+    `data.augment.RandomAffine`) transforms each training batch of images before the forward pass.
     A NaN or infinite loss, or a batch loss over `divergence_factor` times the first one (None: no such
     check), raises `TrainingDiverged` naming the epoch, batch and learning rate; nothing is saved then,
     so `checkpoint` keeps what it held and `best_checkpoint` the best epoch before the explosion.
@@ -226,11 +229,12 @@ def fit(
     show_bar = _progress_enabled(progress)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
+        per_batch = scheduler if getattr(scheduler, "per_batch", False) else None
         train_loss, train_accuracy = _train_epoch(
-            model, optimizer, loss_fn, loader, f"{epoch}/{epochs}", show_bar, guard
+            model, optimizer, loss_fn, loader, f"{epoch}/{epochs}", show_bar, guard, per_batch, augment
         )
         seconds = time.perf_counter() - start
-        if scheduler is not None:
+        if scheduler is not None and per_batch is None:
             scheduler.step()
         report = epoch % log_every == 0 or epoch == epochs
         test_loss, test_accuracy = None, None
@@ -259,6 +263,8 @@ def _train_epoch(
     epoch: str,
     show_bar: bool,
     guard: _DivergenceGuard,
+    scheduler: Any = None,
+    augment: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[float, float]:
     """One pass over `loader`, the textbook step per batch; returns mean loss and accuracy of the pass."""
     if hasattr(model, "train"):
@@ -268,13 +274,15 @@ def _train_epoch(
     # numpy's overflow warnings would only repeat, less clearly, what the finite-loss check reports
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for step, (xb, yb) in enumerate(bar, start=1):
-            out = model(Tensor(xb))
+            out = model(Tensor(xb if augment is None else augment(xb)))
             loss = loss_fn(out, yb)
             value = float(loss.data)
             guard.check(value, f"at epoch {epoch.split('/')[0]}, batch {step}/{len(loader)}", optimizer)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             total_loss += value * len(yb)
             correct += int((out.data.argmax(axis=1) == yb).sum())
             seen += len(yb)

@@ -5,10 +5,11 @@
 - `ops.py`: the primitives, each one's forward and VJP side by side;
 - `composed.py`: ops written with primitives (var, softplus, stack, ...);
 - `fused.py`: one-node ops for speed (linear, softmax, cross_entropy, mse_loss), each with a `reference`;
+- `conv.py`: conv2d, max/avg pooling and batch norm (NCHW), fused, each with a `reference`;
 - `methods.py`: the table that attaches all of them to Tensor under their PyTorch names;
 - `functional.py`: Hessian-vector products and Hessians, built on `grad`;
 - `grad_mode.py`: `no_grad`, `enable_grad`, `set_grad_enabled` (per thread);
-- `fast.py`: numpy-only speed helpers, kept out of the ops.
+- `fast.py`, `fast_conv.py`: numpy-only speed helpers, kept out of the ops.
 """
 
 from tinygrad_mnist.autograd import methods as _methods  # noqa: F401  (attaches the ops to Tensor)
@@ -22,6 +23,7 @@ from tinygrad_mnist.autograd.composed import (
     take_along_axis,
     where,
 )
+from tinygrad_mnist.autograd.conv import avg_pool2d, batch_norm, conv2d, max_pool2d
 from tinygrad_mnist.autograd.function import Function, registry
 from tinygrad_mnist.autograd.functional import hessian, hvp
 from tinygrad_mnist.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -30,13 +32,17 @@ from tinygrad_mnist.autograd.tensor import Tensor, grad, topological_order
 __all__ = [
     "Function",
     "Tensor",
+    "avg_pool2d",
+    "batch_norm",
     "cat",
+    "conv2d",
     "enable_grad",
     "gather",
     "grad",
     "hessian",
     "hvp",
     "is_grad_enabled",
+    "max_pool2d",
     "maximum",
     "minimum",
     "no_grad",

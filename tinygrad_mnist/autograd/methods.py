@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_mnist.autograd import composed, fused, ops
+from tinygrad_mnist.autograd import composed, conv, fused, ops
 from tinygrad_mnist.autograd.function import Function
 from tinygrad_mnist.autograd.tensor import Tensor
 
@@ -150,6 +150,11 @@ _METHODS = {
     "log_softmax": lambda x, axis=-1: fused.LogSoftmax.apply(x, axis=axis),
     "cross_entropy": fused.cross_entropy,
     "mse_loss": fused.mse_loss,
+    # convolutional networks (conv.py: fused, each with a reference composition)
+    "conv2d": conv.conv2d,
+    "max_pool2d": conv.max_pool2d,
+    "avg_pool2d": conv.avg_pool2d,
+    "batch_norm": conv.batch_norm,
 }
 
 for _name, _method in _METHODS.items():

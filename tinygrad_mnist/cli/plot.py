@@ -28,8 +28,8 @@ def add_parser(subparsers: Any) -> None:
         "plot",
         help="draw training curves, confusion matrix, worst mistakes and first-layer weights",
         description="Write curves.png (from --history), confusion.png and mistakes.png (the checkpoint "
-        "on the MNIST test set) and weights.png (the checkpoint's first layer, one 28x28 tile per "
-        "hidden neuron) into --out. Needs matplotlib.",
+        "on the MNIST test set) and weights.png (the checkpoint's first layer: one 28x28 tile per "
+        "hidden neuron, or one tile per filter when it is a convolution) into --out. Needs matplotlib.",
     )
     add_weights_arguments(parser)
     parser.add_argument("--history", metavar="PATH", help="the .json or .csv file written by train --history")

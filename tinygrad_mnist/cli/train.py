@@ -11,8 +11,11 @@ from tinygrad_mnist.cli.arguments import SEED_MAX, check_outputs, float_in, int_
 from tinygrad_mnist.cli.errors import CLIError
 from tinygrad_mnist.models import MODELS, build_model
 from tinygrad_mnist.recipes import (
+    LR_SCHEDULES,
+    OPTIMIZERS,
     RECIPES,
     get_recipe,
+    make_augment,
     make_loss,
     make_optimizer,
     make_scheduler,
@@ -56,8 +59,13 @@ def add_parser(subparsers: Any) -> None:
         "--test-batch-size", type=int_in(1, 60_000), metavar="N", help="evaluation batch size"
     )
     parser.add_argument("--momentum", type=float_in(0, 1, high_open=True), metavar="M", help="SGD momentum")
-    parser.add_argument("--optimizer", choices=["sgd", "adam"], help="optimiser")
-    parser.add_argument("--lr-schedule", choices=["constant", "cosine"], help="learning rate over the epochs")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="optimiser")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="learning rate over the run")
+    parser.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="randomly shift, turn and resize the training images (default: the recipe's choice)",
+    )
     parser.add_argument(
         "--seed",
         type=int_in(0, SEED_MAX),
@@ -102,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
         "momentum": chosen(args.momentum, recipe.momentum),
         "lr_schedule": chosen(args.lr_schedule, recipe.lr_schedule),
         "train_size": chosen(args.train_size, recipe.train_size),
+        "augment": chosen(args.augment, recipe.augment),
     }
-    if settings["optimizer"] == "adam" and args.momentum is not None:
+    if settings["optimizer"] in ("adam", "adamw") and args.momentum is not None:
         raise CLIError("--momentum applies to SGD only; Adam keeps its own moving averages (betas)")
     if args.history is not None and Path(args.history).suffix not in (".json", ".csv"):
         raise CLIError(f"--history {args.history} must end in .json or .csv")
@@ -124,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"training {args.model} ({recipe.description}) on {len(y_train)} images: "
         f"{settings['optimizer']} lr {settings['lr']:g} ({settings['lr_schedule']}){momentum}, "
-        f"batch {settings['batch_size']}, "
+        f"batch {settings['batch_size']}{', augmented' if settings['augment'] else ''}, "
         f"{settings['epochs']} epoch{'' if settings['epochs'] == 1 else 's'}, seed {args.seed}, "
         f"{describe_blas_threads()}"
     )
@@ -146,7 +155,13 @@ def run(args: argparse.Namespace) -> int:
             best_checkpoint=args.save_best,
             history_path=args.history,
             metadata=metadata,
-            scheduler=make_scheduler(settings["lr_schedule"], optimizer, settings["epochs"]),
+            scheduler=make_scheduler(
+                settings["lr_schedule"],
+                optimizer,
+                settings["epochs"],
+                -(-len(y_train) // settings["batch_size"]),
+            ),
+            augment=make_augment(settings["augment"], args.seed),
             log_every=recipe.log_every if args.epochs is None else 1,
         )
     except TrainingDiverged as err:

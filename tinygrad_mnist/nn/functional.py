@@ -1,4 +1,5 @@
-"""Functional forms of the losses (the loss modules call these), `one_hot`, and input conversion.
+"""Functional forms of the losses and of the CNN layers (the modules call these), `one_hot`, and input
+conversion.
 
 Every loss checks shapes up front and names both: numpy would happily broadcast an (N, 10) output
 against (N,) labels into an (N, N) "loss" that trains nothing, so here that is an error instead.
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_mnist.autograd import Tensor
+from tinygrad_mnist.nn import init
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -183,3 +185,94 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 def pad(input: Tensor, pad: Any, value: float = 0.0) -> Tensor:
     """PyTorch's F.pad: `pad` is (left, right, top, bottom, ...) from the last axis backwards."""
     return as_tensor(input).pad(pad, value=value)
+
+
+# ---------------------------------------------------------------------- convolutional networks
+def conv2d(
+    input: Any,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+) -> Tensor:
+    """PyTorch's `F.conv2d` on NCHW images with (out_channels, in_channels, kh, kw) weights: one
+    engine `conv2d` node (see `tinygrad_mnist.autograd.conv`)."""
+    return as_tensor(input, weight.dtype, where="conv2d").conv2d(weight, bias, stride, padding, dilation)
+
+
+def max_pool2d(
+    input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1
+) -> Tensor:
+    """The maximum of each window (stride defaults to the kernel size, as in PyTorch)."""
+    return as_tensor(input, where="max_pool2d").max_pool2d(kernel_size, stride, padding, dilation)
+
+
+def avg_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """The mean of each window; zero padding counts in the mean (PyTorch's count_include_pad=True)."""
+    return as_tensor(input, where="avg_pool2d").avg_pool2d(kernel_size, stride, padding)
+
+
+def dropout(
+    input: Any, p: float = 0.5, training: bool = True, generator: np.random.Generator | None = None
+) -> Tensor:
+    """Inverted dropout: in training, zero each element with probability `p` and scale the survivors
+    by 1/(1-p), so the expected activation is unchanged and evaluation needs no rescaling; outside
+    training it is the identity. It is one `mul` by a constant mask (its gradient: the same mask).
+    The mask is drawn from `generator`, or the default one that `nn.manual_seed` reseeds."""
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p!r}")
+    x = as_tensor(input, where="dropout")
+    if not training or p == 0:
+        return x
+    if x.dtype.kind != "f":
+        raise TypeError(f"dropout: input must be floating point, got {x.dtype}")
+    if p == 1:
+        return x * 0.0
+    rng = generator if generator is not None else init.default_generator()
+    keep = rng.random(x.shape) >= p
+    return x * np.multiply(keep, 1.0 / (1.0 - p), dtype=x.dtype)
+
+
+def batch_norm(
+    input: Any,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """PyTorch's `F.batch_norm` over the channel axis 1 of (N, C) or (N, C, ...) inputs.
+
+    In training the batch's own mean and (biased) variance normalise it, in one fused engine op, and
+    the running statistics are updated in place with PyTorch's convention:
+    `running = (1 - momentum) * running + momentum * batch`, the variance unbiased (n / (n - 1)).
+    Outside training the running statistics are used instead: then it is an affine map per channel.
+    """
+    x = as_tensor(input, where="batch_norm")
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: input must be (N, C) or (N, C, ...), got shape {x.shape}")
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if training or running_mean is None or running_var is None:
+        out = x.batch_norm(weight, bias, eps) if weight is not None else x.batch_norm(eps=eps)
+        if training and running_mean is not None and running_var is not None:
+            stats, n = out.grad_fn, x.size // x.shape[1]
+            running_mean.data *= 1 - momentum
+            running_mean.data += momentum * stats.mean.astype(running_mean.dtype, copy=False)
+            running_var.data *= 1 - momentum
+            running_var.data += (momentum * n / max(n - 1, 1)) * stats.var.astype(
+                running_var.dtype, copy=False
+            )
+        return out
+    for what, stat in (("running_mean", running_mean), ("running_var", running_var)):
+        if stat.shape != (x.shape[1],):
+            raise ValueError(f"batch_norm: {what} has shape {stat.shape}, expected ({x.shape[1]},)")
+    inv_std = (running_var.data.astype(x.dtype) + x.dtype.type(eps)) ** -0.5
+    scale = inv_std if weight is None else weight * inv_std
+    shift = -running_mean.data.astype(x.dtype) * scale
+    if bias is not None:
+        shift = shift + bias
+    scale, shift = scale.reshape(shape), shift.reshape(shape)
+    return x * scale + shift

@@ -13,6 +13,8 @@ A module finds its parameters and sub-modules by *attribute assignment*, as in P
 
 So `parameters()` hands the optimiser everything to train, `state_dict()` names everything to save, and
 `named_parameters()` / `named_modules()` let a graph drawing label a tensor "hidden.weight".
+*Buffers* (`register_buffer`) are state that is saved but not trained, such as batch norm's running
+statistics: they are in `state_dict()` beside the parameters, but not in `parameters()`.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "training", True)
 
     # ------------------------------------------------------------------ registration
@@ -82,7 +85,9 @@ class Module:
             )
         # Replacing a registered entry keeps its position (a Sequential's replaced layer runs where
         # the old one did); only an entry of the other kind under the same name is dropped.
-        if isinstance(value, Module):
+        if name in self.__dict__.get("_buffers", ()):
+            self.register_buffer(name, value)  # a buffer stays a buffer (checked there)
+        elif isinstance(value, Module):
             self._parameters.pop(name, None)
             self._modules[name] = value
             self.__dict__[name] = value  # mirrored: reading `self.fc1` is then a plain (fast) lookup
@@ -110,25 +115,28 @@ class Module:
     def _unregister(self, name: str) -> None:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self.__dict__.get("_buffers", {}).pop(name, None)
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails (registered names are mirrored in __dict__, so this is
         # the fallback for registries changed directly).
-        for registry in ("_parameters", "_modules"):
+        for registry in ("_parameters", "_modules", "_buffers"):
             entries = self.__dict__.get(registry)
             if entries is not None and name in entries:
                 return entries[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
-        if name in self._parameters or name in self._modules:
+        if name in self._parameters or name in self._modules or name in self._buffers:
             self._unregister(name)
         else:
             object.__delattr__(self, name)
 
     def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._modules))
+        return sorted(
+            set(super().__dir__()) | set(self._parameters) | set(self._modules) | set(self._buffers)
+        )
 
     def add_module(self, name: str, module: Module) -> None:
         """Register `module` under `name`, which may be any string (Sequential uses "0", "1", ...)."""
@@ -145,6 +153,31 @@ class Module:
         if not name or "." in name:
             raise ValueError(f"parameter name must be a non-empty string without '.', got {name!r}")
         self.__setattr__(name, param)
+
+    def register_buffer(self, name: str, value: Tensor | np.ndarray | None) -> None:
+        """Keep `value` as state that is saved in `state_dict()` but not trained (no gradient, not in
+        `parameters()`), e.g. running statistics. Assigning `self.name = ...` later replaces it."""
+        if not name or "." in name:
+            raise ValueError(f"buffer name must be a non-empty string without '.', got {name!r}")
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer('{name}'): a parameter or module of that name exists")
+        if value is not None and not isinstance(value, Tensor | np.ndarray):
+            raise TypeError(f"register_buffer('{name}'): expected a Tensor, array or None, got {value!r}")
+        if isinstance(value, np.ndarray):
+            value = Tensor(value, dtype=value.dtype)
+        if isinstance(value, Tensor) and value.requires_grad:
+            raise ValueError(
+                f"register_buffer('{name}'): a buffer is not trained; pass a tensor without grad"
+            )
+        self._buffers[name] = value
+        self.__dict__[name] = value
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """Every buffer (None ones skipped) with its dotted name ("bn1.running_mean")."""
+        for module_name, module in self.named_modules(prefix):
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    yield (f"{module_name}.{name}" if module_name else name), buffer
 
     # ------------------------------------------------------------------ forward
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -225,8 +258,11 @@ class Module:
 
     # ------------------------------------------------------------------ saving and loading
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of every parameter's values by dotted name: later training won't change what you saved."""
-        return {name: param.data.copy() for name, param in self.named_parameters()}
+        """A copy of every parameter's and buffer's values by dotted name: later training won't change
+        what you saved."""
+        state = {name: param.data.copy() for name, param in self.named_parameters()}
+        state.update((name, buffer.data.copy()) for name, buffer in self.named_buffers())
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> LoadResult:
         """Copy `state` (name -> ndarray or Tensor) into the parameters, in place, keeping their dtypes.
@@ -237,7 +273,7 @@ class Module:
         """
         if not isinstance(state, Mapping):
             raise TypeError(f"load_state_dict expects a mapping of name -> array, got {type(state).__name__}")
-        params = dict(self.named_parameters())
+        params = {**dict(self.named_parameters()), **dict(self.named_buffers())}
         missing = [name for name in params if name not in state]
         unexpected = [name for name in state if name not in params]
         problems = []

@@ -6,7 +6,8 @@ opt.zero_grad(); loss.backward(); opt.step()
 
 from tinygrad_mnist.optim import lr_scheduler
 from tinygrad_mnist.optim.adam import Adam
+from tinygrad_mnist.optim.adamw import AdamW
 from tinygrad_mnist.optim.optimizer import Optimizer
 from tinygrad_mnist.optim.sgd import SGD
 
-__all__ = ["SGD", "Adam", "Optimizer", "lr_scheduler"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "lr_scheduler"]
