@@ -313,3 +313,12 @@ def test_byte_orders_dtypes_and_fortran_arrays_round_trip(tmp_path: Path, name: 
     loaded = checkpoint.load(checkpoint.save(state, tmp_path / name)).state_dict
     for key, value in state.items():
         assert np.array_equal(loaded[key], value) and loaded[key].dtype == value.dtype.newbyteorder("="), key
+
+
+@pytest.mark.parametrize("name", ["scalars.npz", "scalars.safetensors"])
+def test_zero_dimensional_entries_stay_zero_dimensional(tmp_path, name):
+    """Batch norm's `num_batches_tracked` is a 0-d counter: both layouts must give it back 0-d."""
+    path = tmp_path / name
+    checkpoint.save({"count": np.array(3, dtype=np.int64), "w": np.ones(2, np.float32)}, path)
+    loaded = checkpoint.load(path).state_dict
+    assert loaded["count"].shape == () and loaded["count"] == 3 and loaded["w"].shape == (2,)

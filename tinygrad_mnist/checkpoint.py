@@ -399,7 +399,9 @@ def _read_npy(member: IO[bytes], member_size: int, path: Path, name: str) -> np.
             f"{where}: its header declares {dtype} {shape} ({need} bytes) but the entry holds {have}; "
             "the file is corrupt or truncated"
         )
-    return np.ascontiguousarray(_read_exact(member, dtype, shape, path, name, "F" if fortran else "C"))
+    return np.ascontiguousarray(
+        _read_exact(member, dtype, shape, path, name, "F" if fortran else "C")
+    ).reshape(shape)
 
 
 def _read_exact(

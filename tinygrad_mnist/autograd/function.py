@@ -69,7 +69,8 @@ class Function:
         super().__init_subclass__(**kwargs)
         if "name" not in cls.__dict__:
             cls.name = _snake_case(cls.__name__)
-        registry[cls.name] = cls
+        if not cls.__name__.startswith("_"):  # a private base shared by several ops is not an op itself
+            registry[cls.name] = cls
 
     def forward(self, *xs: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} must define forward(self, *inputs)")
