@@ -42,6 +42,7 @@ class Recipe:
 SHIPPED = [  # the first is the default weights of predict, eval, plot and serve
     Recipe("mlp", ("--model", "mlp", "--seed", "1")),
     Recipe("sigmoid-16-16", ("--model", "sigmoid-16-16", "--seed", "1")),
+    Recipe("cnn", ("--model", "cnn", "--seed", "1")),
 ]
 FILE_SUFFIX = ".safetensors"  # the checkpoint format's file name ending
 QUICK_ARGS = ("--train-size", "10000", "--epochs", "1")  # --quick: the test suite's smoke run
