@@ -321,3 +321,14 @@ def test_nn_functional_spells_the_ops_as_pytorch_does():
     np.testing.assert_allclose(F.logsigmoid(x).data, -np.log1p(np.exp(-a)))
     assert F.gelu(x).shape == (1, 3) and F.pad(x, (1, 1)).shape == (1, 5)
     np.testing.assert_allclose(F.linear(x, Tensor(np.eye(3), dtype=np.float64)).data, a)
+
+
+def test_graphs_show_each_op_with_its_formula():
+    from tinygrad_mnist.viz import draw_graph
+
+    x = Tensor([[1.0, 2.0]], requires_grad=True)
+    w = Tensor(np.ones((3, 2), np.float32), requires_grad=True)
+    source = draw_graph((Cube.apply(x).linear(w).sigmoid() ** 2).sum()).source
+    for tooltip in ("cube: x³", "sigmoid: σ(x) = 1 / (1 + e⁻ˣ)", "pow: aᵇ", "sum: Σ x"):
+        assert f'tooltip="{tooltip}"' in source, tooltip
+    assert "x·Wᵀ" in source  # a fused op also says what it computes under its name
