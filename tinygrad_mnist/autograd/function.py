@@ -60,10 +60,12 @@ class Function:
     #: the same op written with primitives; set for fused ops, compared to them by the tests
     reference: ClassVar[Callable[..., Tensor] | None] = None
 
-    # Set by `apply` when the op is recorded: the graph's edges, and what backward will need.
-    inputs: tuple[Tensor, ...] = ()
-    saved: tuple[Any, ...] = ()
-    needs_input_grad: tuple[bool, ...] = ()
+    # Set by `_record`: the graph's edges and what backward will need (empty when not recorded).
+    # Slots, because setting them is part of every op's cost; parameters go in the instance's dict.
+    __slots__ = ("inputs", "saved", "needs_input_grad", "__dict__", "__weakref__")
+    inputs: tuple[Tensor, ...]
+    saved: tuple[Any, ...]
+    needs_input_grad: tuple[bool, ...]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -116,6 +118,7 @@ class Function:
         out.grad = out.name = None
         out._retain_grad = out.requires_grad = False
         out._ctx, out._id = self, next(_creation_counter)
+        self.inputs = self.saved = ()
         if _mode.enabled:
             for t in tensors:
                 if t.requires_grad:
