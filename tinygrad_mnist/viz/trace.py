@@ -24,7 +24,7 @@ import numpy as np
 
 from tinygrad_mnist.autograd import Tensor
 from tinygrad_mnist.autograd.tensor import _backprop, _seed
-from tinygrad_mnist.viz.grouping import parameter_names
+from tinygrad_mnist.viz.grouping import group_by_module, parameter_names
 
 CHECK_ELEMENTS = 24  # finite differences for at most this many elements per input (chosen at random)
 CHECK_EPS = 1e-6  # in float64
@@ -90,6 +90,14 @@ class BackwardTrace:
         return all(s.check.passed for s in self.steps if s.check is not None)
 
 
+def _unnamed(node: Tensor, groups: dict[int, str]) -> str:
+    if node._ctx is None:
+        return "leaf"
+    return (
+        f"{groups[id(node)]} output ({node._ctx.name})" if id(node) in groups else f"{node._ctx.name} output"
+    )
+
+
 def _copy(g: Any) -> np.ndarray:
     return np.array(g.data if isinstance(g, Tensor) else g, copy=True)
 
@@ -107,6 +115,7 @@ def trace_backward(
     if not loss.requires_grad:
         raise RuntimeError("trace_backward: the loss does not require grad, so there is no backward to trace")
     names = parameter_names(module)
+    groups = group_by_module(loss, module) if names else {}
     rng = np.random.default_rng(seed)
     steps: list[Step] = []
     pending: dict[int, list[tuple[int, np.ndarray]]] = {}  # id(tensor) -> pieces sent to it so far
@@ -117,7 +126,7 @@ def trace_backward(
         step = Step(
             index=index,
             tensor=node,
-            label=names.get(id(node)) or node.name or ("leaf" if fn is None else f"{fn.name} output"),
+            label=names.get(id(node)) or node.name or _unnamed(node, groups),
             op=None if fn is None else fn.name,
             formula="" if fn is None else fn.describe(),
             grad=_copy(g),
