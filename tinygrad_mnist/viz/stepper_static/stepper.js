@@ -86,7 +86,7 @@ function details(step) {
   root.dataset.node = step.node;
   root.dataset.index = step.index;
   const head = el("div", { class: "card", id: "current" });
-  head.append(el("h2", {}, step.op ? `${step.label}: ${step.op}` : `${step.label} (leaf: the gradient lands in .grad)`));
+  head.append(el("h2", {}, !step.op ? `${step.label} (leaf: the gradient lands in .grad)` : step.label.includes(step.op) ? step.label : `${step.label} (${step.op})`));
   if (step.formula) head.append(el("div", { class: "formula" }, step.formula));
   head.append(el("h3", {}, "gradient reaching it, ∂loss/∂(this tensor)"));
   head.append(tensorView(step.grad, "tensor own-grad"));
@@ -99,6 +99,14 @@ function details(step) {
     head.append(el("p", {}, "the output: backward starts here with ∂loss/∂loss = 1"));
   }
   root.append(head);
+  step.annotations.forEach((a) => {
+    const card = el("div", { class: "card handderived" });
+    card.append(el("h2", {}, `by hand: ${a.quantity}`), el("div", { class: "formula" }, a.formula));
+    card.append(tensorView(a.value, "tensor hand-value"));
+    card.append(el("p", {}, `largest difference from autograd: ${number(a.max_difference)}` + (a.note ? ` (${a.note})` : "")));
+    if (a.link) card.append(el("a", { href: a.link }, "derivation"));
+    root.append(card);
+  });
   if (step.op) {
     const vjp = el("div", { class: "card", id: "handed" });
     vjp.append(el("h2", {}, "what its VJP hands each input"));
@@ -113,14 +121,6 @@ function details(step) {
     }
     root.append(vjp);
   }
-  step.annotations.forEach((a) => {
-    const card = el("div", { class: "card handderived" });
-    card.append(el("h2", {}, `by hand: ${a.quantity}`), el("div", { class: "formula" }, a.formula));
-    card.append(tensorView(a.value, "tensor hand-value"));
-    card.append(el("p", {}, `largest difference from autograd: ${number(a.max_difference)}` + (a.note ? ` (${a.note})` : "")));
-    if (a.link) card.append(el("a", { href: a.link }, "derivation"));
-    root.append(card);
-  });
 }
 
 function show(k) {
