@@ -137,7 +137,11 @@ function show(k) {
   if (current >= 0) details(steps[current]);
   else document.getElementById("details").replaceChildren(el("p", {}, "Forward pass done. Backward visits the nodes newest first, as the engine does."));
   const target = current >= 0 && byTitle[steps[current].node];
-  if (target && target.scrollIntoView) target.scrollIntoView({ block: "nearest", inline: "nearest" });
+  if (target) { // scroll the graph panel (not the page) so the current node is in view
+    const box = document.getElementById("graph"), r = target.getBoundingClientRect(), b = box.getBoundingClientRect();
+    if (r.top < b.top || r.bottom > b.bottom) box.scrollTop += r.top - b.top - b.height / 3;
+    if (r.left < b.left || r.right > b.right) box.scrollLeft += r.left - b.left - b.width / 3;
+  }
 }
 
 function play() {
