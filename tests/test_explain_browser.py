@@ -152,3 +152,39 @@ def test_a_classic_network_shows_the_hand_derived_values(browser, tmp_path):
     assert "dW1" in browser.find_element("css selector", ".handderived").text
     assert browser.find_element("css selector", "canvas.heat")  # (10, 784) is a heat map
     screenshot(browser, "explain-relu-10-fc1.png")
+
+
+def test_the_draw_a_digit_page_opens_the_stepper_for_its_digit(browser):
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+    from servetools import running_server
+    from test_serve_backprop import seeded_models
+
+    with running_server(seeded_models()) as server:
+        browser.get(server.url)
+        wait_for(browser, lambda d: d.execute_script("return state.model") == "relu-10")
+        image = np.zeros((28, 28))
+        image[4:24, 13:16] = 1.0  # a stroke, as the model input (JSON pixels, MNIST's form)
+        browser.execute_script("predict(arguments[0], 'application/json')", json_pixels(image))
+        wait_for(browser, lambda d: d.find_element("id", "step-backprop").is_enabled())
+        Select(browser.find_element("id", "true-label")).select_by_value("1")
+        first = browser.current_window_handle
+        browser.find_element("id", "step-backprop").click()
+        wait_for(browser, lambda d: len(d.window_handles) == 2)
+        assert "one SGD step on this digit (lr = 0.1" in browser.find_element("id", "sgd-effect").text
+        browser.switch_to.window([h for h in browser.window_handles if h != first][0])
+        try:
+            wait_for(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-step") == "-1")
+            assert "true label 1" in browser.find_element("css selector", ".subtitle").text
+            press(browser, Keys.ARROW_RIGHT)
+            press(browser, Keys.ARROW_RIGHT)
+            assert "dZ2" in browser.find_element("css selector", ".handderived").text
+        finally:
+            browser.close()
+            browser.switch_to.window(first)
+
+
+def json_pixels(image: np.ndarray) -> str:
+    import json
+
+    return json.dumps({"pixels": image.tolist()})

@@ -15,16 +15,21 @@ by `tinygrad_mnist.handderived` (plain numpy, no autograd) and shown next to aut
 
 from __future__ import annotations
 
+import copy
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tinygrad_mnist import handderived
+from tinygrad_mnist import handderived, optim
+from tinygrad_mnist.atomic import atomic_write_text
 from tinygrad_mnist.autograd import Tensor
+from tinygrad_mnist.predict import predict_proba
 from tinygrad_mnist.recipes import get_recipe, make_loss
-from tinygrad_mnist.viz import Annotation, BackwardTrace, trace_backward, write_backprop_page
+from tinygrad_mnist.viz import Annotation, BackwardTrace, trace_backward
+from tinygrad_mnist.viz.stepper import backprop_page
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "backprop.md"
 SIGMOID_SECTION = "1-sigmoid-network-squared-error-one-sample"
@@ -164,6 +169,60 @@ def digit_backprop(
     return trace, classic_annotations(model_name, model, image, int(label), trace)
 
 
+@dataclass
+class SGDStep:
+    """What one plain SGD step on this one digit does to the prediction (on a copy of the model)."""
+
+    lr: float
+    label: int
+    before: np.ndarray  # (10,) probabilities (or normalised sigmoid scores) before the step
+    after: np.ndarray
+
+    def describe(self) -> str:
+        b, a = self.before, self.after
+        return (
+            f"one SGD step on this digit (lr = {self.lr:g}, the recipe's) moves the output for {self.label} "
+            f"from {b[self.label]:.3f} to {a[self.label]:.3f}; the prediction from {int(b.argmax())} to "
+            f"{int(a.argmax())}"
+        )
+
+
+def one_sgd_step(
+    model_name: str, model: Any, image: np.ndarray, label: int, lr: float | None = None
+) -> SGDStep:
+    """Take `W ← W − lr ∂C/∂W` once on a copy of `model` for this one image (the model is left as it was)."""
+    lr = get_recipe(model_name).lr if lr is None else lr
+    x = np.asarray(image, dtype=np.float32).reshape(1, 784)
+    clone = copy.deepcopy(model)
+    clone.zero_grad()
+    before = predict_proba(clone, x)[0]
+    clone.train()
+    digit_loss(model_name, clone, image, label).backward()
+    optim.SGD(clone.parameters(), lr=lr).step()
+    return SGDStep(lr, int(label), before, predict_proba(clone, x)[0])
+
+
+def explain_digit_page(
+    model_name: str, model: Any, image: np.ndarray, label: int, weights: str = ""
+) -> tuple[str, SGDStep]:
+    """The stepping page (HTML) of `model_name`'s backward pass on one image with true `label`, with what one
+    SGD step on it would do to the prediction (also returned)."""
+    step = one_sgd_step(model_name, model, image, label)
+    trace, annotations = digit_backprop(model_name, model, image, label)
+    subtitle = f"{model_name} ({get_recipe(model_name).description}); one image, true label {label}"
+    if weights:
+        subtitle += f"; weights: {weights}"
+    page = backprop_page(
+        trace,
+        module=model,
+        title=f"Step through backprop: {model_name}",
+        subtitle=subtitle,
+        annotations=annotations,
+        notes=[step.describe()],
+    )
+    return page, step
+
+
 def explain_digit(
     model_name: str,
     model: Any,
@@ -172,16 +231,9 @@ def explain_digit(
     path: str | os.PathLike[str],
     weights: str = "",
 ) -> Path:
-    """Write the stepping page of `model_name`'s backward pass on one image with true `label`."""
-    trace, annotations = digit_backprop(model_name, model, image, label)
-    subtitle = f"{model_name} ({get_recipe(model_name).description}); one image, true label {label}"
-    if weights:
-        subtitle += f"; weights: {weights}"
-    return write_backprop_page(
-        trace,
-        path,
-        module=model,
-        title=f"Step through backprop: {model_name}",
-        subtitle=subtitle,
-        annotations=annotations,
-    )
+    """Write `explain_digit_page` to `path` (atomically)."""
+    page, _ = explain_digit_page(model_name, model, image, label, weights)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, page)
+    return path

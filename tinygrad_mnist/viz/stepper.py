@@ -154,6 +154,7 @@ def backprop_page(
     title: str = "Step through backprop",
     subtitle: str = "",
     annotations: dict[int, list[Annotation]] | None = None,
+    notes: list[str] | None = None,
 ) -> str:
     """The page's HTML for a recorded backward pass (`trace_backward(loss)` with its graph retained)."""
     data = json.dumps(trace_json(trace, annotations), ensure_ascii=False, allow_nan=False)
@@ -162,7 +163,8 @@ def backprop_page(
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{_static('stepper.css')}</style></head>\n<body>"
         f"<header><h1>{html.escape(title)}</h1><p class='subtitle'>{html.escape(subtitle)}</p>"
-        "<nav><button id='prev' title='previous step (←)'>◀ previous</button>"
+        + "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes or [])
+        + "<nav><button id='prev' title='previous step (←)'>◀ previous</button>"
         "<button id='play' title='play / pause (space)'>▶ play</button>"
         "<button id='next' title='next step (→)'>next ▶</button>"
         "<span id='position'></span></nav></header>\n"
@@ -181,6 +183,7 @@ def write_backprop_page(
     title: str = "Step through backprop",
     subtitle: str = "",
     annotations: dict[int, list[Annotation]] | None = None,
+    notes: list[str] | None = None,
 ) -> Path:
     """Write the stepping page to `path` (atomically); a Tensor is traced first with `trace_backward`."""
     trace = loss_or_trace
@@ -190,7 +193,9 @@ def write_backprop_page(
         raise TypeError(
             f"write_backprop_page: expected a Tensor or a BackwardTrace, got {type(trace).__name__}"
         )
-    page = backprop_page(trace, module=module, title=title, subtitle=subtitle, annotations=annotations)
+    page = backprop_page(
+        trace, module=module, title=title, subtitle=subtitle, annotations=annotations, notes=notes
+    )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, page)
