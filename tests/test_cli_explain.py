@@ -57,3 +57,23 @@ def test_errors_are_one_line(mnist_dir, tmp_path):
     assert_one_line_error(
         run_cli("explain", "--model", "mlp", "--label", "12", "--out", out), "--label", code=2
     )
+
+
+def test_weights_from_a_checkpoint_and_a_mismatched_model(mnist_dir, tmp_path):
+    from tinygrad_mnist import checkpoint
+    from tinygrad_mnist.models import build_model
+
+    path = checkpoint.save(
+        build_model("relu-10", seed=5), tmp_path / "r.safetensors", metadata={"model": "relu-10"}
+    )
+    out = tmp_path / "c.html"
+    result = run_cli(
+        "explain", "--model", "relu-10", "--checkpoint", str(path), "--out", str(out), data=mnist_dir
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"checkpoint {path}" in result.stdout
+    assert sum(len(s["annotations"]) for s in steps_of(out)) == 6
+    result = run_cli(
+        "explain", "--model", "sigmoid-24", "--checkpoint", str(path), "--out", str(out), data=mnist_dir
+    )
+    assert_one_line_error(result, "holds a relu-10 model, not sigmoid-24")

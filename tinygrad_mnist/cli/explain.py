@@ -105,6 +105,21 @@ def _expression_loss(text: str, seed: int) -> Tensor:
 def run(args: argparse.Namespace) -> int:
     check_outputs([("--out", args.out)])
     start = time.perf_counter()
+    if args.expression is not None:
+        image_flags = [
+            flag
+            for flag, given in (
+                ("--index", args.index != 0),
+                ("--label", args.label is not None),
+                ("--weights", args.weights != "auto"),
+                ("--checkpoint", args.checkpoint is not None),
+            )
+            if given
+        ]
+        if image_flags:
+            raise CLIError(f"{', '.join(image_flags)} only apply with --model, not with --expression")
+    if args.checkpoint is not None and args.weights != "auto":
+        raise CLIError("give --checkpoint or --weights, not both")
     try:
         if args.expression is not None:
             loss = _expression_loss(args.expression, args.seed)
