@@ -130,12 +130,14 @@ def test_coloured_edges_grow_step_by_step_and_buttons_work(browser, tmp_path):
     wait_for(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-step") == "4", 10)
 
 
-def test_a_classic_network_shows_the_hand_derived_values(browser, tmp_path):
+def test_a_classic_network_shows_the_hand_derived_values(browser, tmp_path, mnist_dir):
     from selenium.webdriver.common.keys import Keys
 
+    from tinygrad_mnist.recipes import mnist_test_arrays
+
     model = build_model("relu-10", seed=2)
-    image = np.random.default_rng(4).random(784).astype(np.float32)
-    page = explain_digit("relu-10", model, image, 3, tmp_path / "relu.html", "seeded")
+    images, labels = mnist_test_arrays(mnist_dir, 1, download=False)  # test image 0, a 7
+    page = explain_digit("relu-10", model, images[0], int(labels[0]), tmp_path / "relu.html", "seeded")
     browser.get(page.as_uri())
     for _ in range(2):  # loss, then fc2's output: dZ2 = A2 - Y
         press(browser, Keys.ARROW_RIGHT)
@@ -150,7 +152,7 @@ def test_a_classic_network_shows_the_hand_derived_values(browser, tmp_path):
         press(browser, Keys.ARROW_RIGHT)
     assert "fc1.weight" in browser.find_element("id", "current").text
     assert "dW1" in browser.find_element("css selector", ".handderived").text
-    assert browser.find_element("css selector", "canvas.heat")  # (10, 784) is a heat map
+    assert len(browser.find_elements("css selector", ".own-grad canvas.tile")) == 10  # a 28x28 tile per row
     screenshot(browser, "explain-relu-10-fc1.png")
 
 

@@ -77,6 +77,15 @@ def test_tensor_view_in_full_when_small_and_summarised_when_large():
     assert "values" not in big and len(big["heat"]) == 32 and len(big["heat"][0]) == 64
     assert big["stats"] == {"min": 1.0, "max": 1.0, "mean": 1.0}
     assert tensor_view(np.zeros((0, 3)))["size"] == 0
+    assert "tiles" not in big  # 100 is a square, but 10x10 tiles are too small to say anything
+
+
+def test_rows_of_square_length_become_tiles_up_to_a_limit():
+    rows = np.arange(3 * 784, dtype=np.float64).reshape(3, 784)
+    tiles = tensor_view(rows)["tiles"]
+    assert tiles["side"] == 28 and len(tiles["rows"]) == 3 and tiles["rows"][1][5] == 789.0
+    assert "tiles" not in tensor_view(np.ones((65, 784)))  # too many rows: the heat map only
+    assert "tiles" not in tensor_view(np.ones((3, 780)))
 
 
 def test_bad_input_is_rejected(tmp_path):

@@ -34,6 +34,7 @@ from tinygrad_mnist.viz.trace import BackwardTrace, trace_backward
 
 SMALL = 64  # tensors with at most this many elements are shown in full
 HEAT_ROWS, HEAT_COLS = 32, 64  # a larger tensor's heat map is block means on at most this grid
+MAX_TILES = 64  # a matrix of at most this many rows of n² numbers (n >= 14; 784 = 28²) is drawn as n×n tiles
 SIGNIFICANT = 7  # digits kept in the JSON (float32 has about 7)
 
 
@@ -68,6 +69,10 @@ def tensor_view(a: Any) -> dict[str, Any]:
     rows = [r.mean(axis=0) for r in np.array_split(grid, min(HEAT_ROWS, grid.shape[0]), axis=0)]
     cells = [[float(c.mean()) for c in np.array_split(r, min(HEAT_COLS, r.size))] for r in rows]
     view["heat"] = [[_round(c) for c in row] for row in cells]
+    side = math.isqrt(a.shape[-1]) if a.ndim == 2 else 0
+    if side >= 14 and side * side == a.shape[-1] and a.shape[0] <= MAX_TILES:
+        # one square tile per row: a first layer's weight gradient δ_i xᵀ shows the image in every row
+        view["tiles"] = {"side": side, "rows": [[float(f"{v:.3g}") for v in row] for row in a]}
     return view
 
 

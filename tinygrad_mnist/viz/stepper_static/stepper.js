@@ -41,6 +41,22 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
+function tileMaps(tiles) {  // one side×side picture per row, on one colour scale
+  const box = el("div", { class: "tiles" });
+  const top = Math.max(...tiles.rows.flat().map(Math.abs)) || 1;
+  tiles.rows.forEach((row) => {
+    const canvas = el("canvas", { class: "tile", width: tiles.side, height: tiles.side });
+    const ctx = canvas.getContext("2d");
+    row.forEach((v, i) => {
+      const t = Math.min(Math.abs(v) / top, 1), k = Math.round(255 * (1 - t));
+      ctx.fillStyle = v >= 0 ? `rgb(255,${k},${k})` : `rgb(${k},${k},255)`;
+      ctx.fillRect(i % tiles.side, Math.floor(i / tiles.side), 1, 1);
+    });
+    box.append(canvas);
+  });
+  return box;
+}
+
 function heatMap(cells) {
   const rows = cells.length, cols = cells[0].length;
   const canvas = el("canvas", { class: "heat", width: cols, height: rows });
@@ -73,7 +89,8 @@ function tensorView(view, cls) {
   } else if (view.stats) {
     const s = view.stats;
     box.append(el("div", { class: "stats" }, `${shape}  min ${number(s.min)}  max ${number(s.max)}  mean ${number(s.mean)}`));
-    if (view.heat) box.append(heatMap(view.heat));
+    if (view.tiles) box.append(tileMaps(view.tiles), el("div", { class: "stats" }, `one ${view.tiles.side}×${view.tiles.side} tile per row`));
+    else if (view.heat) box.append(heatMap(view.heat));
   } else {
     box.append(el("div", { class: "stats" }, `${shape} (empty)`));
   }
