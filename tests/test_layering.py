@@ -46,6 +46,12 @@ def test_nn_and_optim_sit_on_the_engine_only():
         assert {m for m in project_imports(PACKAGE / layer) if not m.startswith(allowed)} == set(), layer
 
 
+def test_viz_is_a_tool_on_the_engine_only():
+    """Graph pictures, backward traces and the stepping page know nothing of MNIST (backprop_steps.py does)."""
+    allowed = ("tinygrad_mnist.autograd", "tinygrad_mnist.viz", "tinygrad_mnist.atomic")
+    assert {m for m in project_imports(PACKAGE / "viz") if not m.startswith(allowed)} == set()
+
+
 def test_handderived_uses_plain_numpy():
     assert project_imports(PACKAGE / "handderived.py") == set()
 
@@ -84,7 +90,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("modules and optimisers", {"nn", "optim"}),
     ("data", {"data"}),
     ("checkpoints", {"architecture", "checkpoint"}),
-    ("the MNIST application", {"models", "recipes", "train", "predict", "plots", "pretrained", "serve"}),
+    ("the MNIST application", {"models", "recipes", "train", "predict", "plots", "pretrained", "backprop_steps", "serve"}),
     ("command line", {"cli", "__main__"}),
 ]
 RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}

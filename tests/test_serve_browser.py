@@ -15,55 +15,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browsertools import headless_chromium, require_browser, wait_for
 from clitools import ROOT
 from PIL import Image
 from servetools import request, running_server
-
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
-
-def _require_browser() -> None:
-    missing = [
-        name for name, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)) if path is None
-    ]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("selenium (pip install -e '.[test]')")
-    if missing:
-        message = (
-            f"no headless browser: {', '.join(missing)} missing (apt-get install chromium chromium-driver)"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(message)  # .ci/run installs them: a skip there would hide a broken set-up
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
 def page():
     """(driver, server): Chromium showing the page of a live server on a free port of 127.0.0.1."""
-    _require_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1300"):
-        options.add_argument(flag)
-    with running_server() as server:
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-        try:
-            driver.get(server.url)
-            wait_for(driver, lambda d: len(d.find_elements("css selector", "#filters canvas")) > 0)
-            yield driver, server
-        finally:
-            driver.quit()
-
-
-def wait_for(driver, condition, seconds: float = 30):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, seconds).until(condition)
+    require_browser()
+    with running_server() as server, headless_chromium() as driver:
+        driver.get(server.url)
+        wait_for(driver, lambda d: len(d.find_elements("css selector", "#filters canvas")) > 0)
+        yield driver, server
 
 
 def predictions_shown(driver) -> int:

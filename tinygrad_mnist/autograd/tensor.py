@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
@@ -327,11 +327,15 @@ def _backprop(
     retain_graph: bool,
     create_graph: bool,
     wanted: Sequence[Tensor] | None = None,
+    observer: Callable[[Tensor, Any, tuple[Any, ...]], None] | None = None,
 ) -> dict[Tensor, Any]:
     """Run the chain rule from `roots` (each seeded with its gradient).
 
     Without `wanted`, gradients land in the `.grad` of leaves (and of tensors that `retain_grad()`);
     with it, the gradients of exactly those tensors are returned instead and no `.grad` is touched.
+    `observer(node, g, input_grads)`, if given, is called for every node in the order it is visited,
+    with the summed gradient `g` that reached it and what its VJP handed each input (`()` for a leaf),
+    before the graph is released: `tinygrad_mnist.viz.trace_backward` records a backward pass with it.
     """
     # Newest node first: every consumer of a node was created after it, so by the time a node comes
     # off the heap all the gradient flowing into it has been summed (PyTorch orders its engine the same
@@ -356,6 +360,8 @@ def _backprop(
                 break
         fn = node._ctx
         if fn is None:  # a leaf
+            if observer is not None:
+                observer(node, g, ())
             if targets is None:
                 node._accumulate_grad(g, handed_out)
             continue
@@ -373,6 +379,8 @@ def _backprop(
             input_grads = fn.backward(g, node.data, *fn.saved)
         if type(input_grads) is not tuple:
             input_grads = tuple(input_grads) if isinstance(input_grads, list) else (input_grads,)
+        if observer is not None:
+            observer(node, g, input_grads)
         for parent, parent_grad in zip(fn.inputs, input_grads):
             if parent_grad is None or not parent.requires_grad:  # constants get no gradient
                 continue

@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "predict": "predict",
     "plot": "plot",
     "serve": "serve",
+    "explain": "explain",
 }
 
 

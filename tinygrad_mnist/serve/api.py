@@ -5,6 +5,8 @@
     POST /api/predict?model=NAME          -> {"digit", "probabilities", "input", "saliency", "activations", ...}
          body: an image file (Content-Type image/png, image/jpeg, ...), preprocessed like `predict`;
          or JSON {"pixels": 28x28 numbers in [0, 1], "model": NAME}: MNIST's form, used as given.
+    POST /api/backprop?model=NAME         -> {"html": the stepping page of backward(), "sgd": {...}, ...}
+         body: JSON {"pixels": 28x28, "label": the true digit, "model": NAME} (see docs/explain.md)
 
 Every bad request raises `ApiError(status, message)`, which the server sends as {"error": message}.
 """
@@ -24,7 +26,7 @@ import numpy as np
 
 from tinygrad_mnist.predict import ImageError, has_sigmoid_output, preprocess_image
 from tinygrad_mnist.pretrained import LoadedWeights, load_checkpoint, load_shipped, shipped
-from tinygrad_mnist.serve.explain import explain, first_layer_weights
+from tinygrad_mnist.serve.explain import _lock, explain, first_layer_weights
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a phone photo fits; nothing bigger is read
 MAX_IMAGE_PIXELS = 4096 * 4096  # checked before decoding: a tiny PNG can claim a huge canvas
@@ -136,11 +138,45 @@ def predict(models: Models, query: dict[str, str], content_type: str, body: byte
     }
 
 
+def backprop(models: Models, query: dict[str, str], content_type: str, body: bytes) -> dict[str, Any]:
+    """The page that steps through backward() for this digit and its true label, and one SGD step's effect."""
+    from tinygrad_mnist.backprop_steps import explain_digit_page
+    from tinygrad_mnist.recipes import RECIPES
+
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise ApiError(415, 'send JSON {"pixels": 28x28, "label": 0-9} to /api/backprop')
+    request = _parse_json(body, ("pixels", "model", "label"))
+    image = _pixels(request)
+    label = request.get("label")
+    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label <= 9:
+        raise ApiError(400, f"'label' must be the true digit, an integer 0-9, got {label!r}")
+    name, loaded = models.get(query.get("model", request.get("model")))
+    architecture = loaded.metadata.get("model")
+    if architecture not in RECIPES:
+        raise ApiError(
+            400, f"model {name!r} is not a registry architecture, so it has no loss to step through"
+        )
+    with _lock:  # backward fills the shared model's .grad
+        page, step = explain_digit_page(architecture, loaded.model, image, label, loaded.label)
+        loaded.model.zero_grad()
+    return {
+        "model": name,
+        "label": label,
+        "html": page,
+        "sgd": {
+            "lr": step.lr,
+            "before": [round(float(p), 6) for p in step.before],
+            "after": [round(float(p), 6) for p in step.after],
+            "summary": step.describe(),
+        },
+    }
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _parse_json(body: bytes) -> dict[str, Any]:
+def _parse_json(body: bytes, fields: tuple[str, ...] = ("pixels", "model")) -> dict[str, Any]:
     try:
         request = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
@@ -151,11 +187,10 @@ def _parse_json(body: bytes) -> dict[str, Any]:
         raise ApiError(400, f"the body is not valid JSON ({error})") from None
     if not isinstance(request, dict):
         raise ApiError(400, f"the JSON body must be an object with 'pixels', got a {type(request).__name__}")
-    unknown = sorted(set(request) - {"pixels", "model"})
+    unknown = sorted(set(request) - set(fields))
     if unknown:
-        raise ApiError(
-            400, f"unknown field(s) {', '.join(map(repr, unknown))}; expected 'pixels' and 'model'"
-        )
+        expected = ", ".join(map(repr, fields[:-1])) + f" and {fields[-1]!r}"
+        raise ApiError(400, f"unknown field(s) {', '.join(map(repr, unknown))}; expected {expected}")
     return request
 
 

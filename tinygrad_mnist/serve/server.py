@@ -32,6 +32,7 @@ ROUTES = {  # path -> {method: handler(server, query, content_type, body)}
     "/api/models": {"GET": lambda s, q, t, b: api.list_models(s.models)},
     "/api/weights": {"GET": lambda s, q, t, b: api.weights(s.models, q)},
     "/api/predict": {"POST": lambda s, q, t, b: api.predict(s.models, q, t, b)},
+    "/api/backprop": {"POST": lambda s, q, t, b: api.backprop(s.models, q, t, b)},
 }
 
 
@@ -80,7 +81,8 @@ class Handler(BaseHTTPRequestHandler):
             handlers = ROUTES.get(url.path)
             if handlers is None:
                 raise ApiError(
-                    404, f"no such path {url.path!r}; the API is /api/models, /api/weights, /api/predict"
+                    404,
+                    f"no such path {url.path!r}; the API is /api/models, /api/weights, /api/predict, /api/backprop",
                 )
             if method not in handlers:
                 raise ApiError(405, f"{method} {url.path} is not allowed; use {', '.join(handlers)}")

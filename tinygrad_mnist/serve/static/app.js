@@ -91,6 +91,28 @@ async function predict(body, type) {
   }
 }
 
+// ---------------------------------------------------------------- step through backprop (docs/explain.md)
+for (let d = 0; d < 10; d++) $("true-label").append(new Option(String(d), String(d)));
+
+async function stepThroughBackprop() {
+  if (!state.lastInput) return;
+  showStatus("tracing backward()...");
+  try {
+    const result = await callApi("/api/backprop?model=" + encodeURIComponent(state.model), {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ pixels: state.lastInput, label: Number($("true-label").value) }),
+    });
+    $("sgd-effect").textContent = result.sgd.summary;
+    const url = URL.createObjectURL(new Blob([result.html], { type: "text/html" }));
+    window.open(url, "_blank");  // the page is self-contained: it needs nothing from this server
+    showStatus("");
+  } catch (error) {
+    showStatus(error.message, true);
+  }
+}
+$("step-backprop").addEventListener("click", stepThroughBackprop);
+$("true-label").addEventListener("change", () => { state.labelChosen = true; });
+
 function repeatLast() {
   if (state.lastBody) predict(state.lastBody, state.lastType);
 }
@@ -113,6 +135,9 @@ function render(r) {
       `</div></div><span class="value">${percent(p)}</span>`;
     bars.appendChild(bar);
   });
+  state.lastInput = r.input;  // the 28x28 the model saw: what /api/backprop steps through
+  $("step-backprop").disabled = false;
+  if (!state.labelChosen) $("true-label").value = String(r.digit);
   const pixels = r.input.flat();
   paintPixels($("model-input"), pixels, gray);
   drawSaliency(pixels, r.saliency.flat());
