@@ -90,7 +90,10 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("modules and optimisers", {"nn", "optim"}),
     ("data", {"data"}),
     ("checkpoints", {"architecture", "checkpoint"}),
-    ("the MNIST application", {"models", "recipes", "train", "predict", "plots", "pretrained", "backprop_steps", "serve"}),
+    (
+        "the MNIST application",
+        {"models", "recipes", "train", "predict", "plots", "pretrained", "backprop_steps", "serve"},
+    ),
     ("command line", {"cli", "__main__"}),
 ]
 RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}
