@@ -25,7 +25,8 @@ def test_every_registry_model_gets_a_page(name, mnist_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"wrote {out} ({name}, test image 3, label 0" in result.stdout  # MNIST test image 3 is a 0
     steps = steps_of(out)
-    assert steps[0]["label"] == "loss" and steps[-1]["label"] == "fc1.weight"
+    first_layer = "conv1.weight" if name == "cnn" else "fc1.weight"  # the last gradient backprop reaches
+    assert steps[0]["label"] == "loss" and steps[-1]["label"] == first_layer
     assert all(s["check"]["passed"] for s in steps if s["check"])
     labelled = sum(len(s["annotations"]) for s in steps)
     assert labelled == {"sigmoid-24": 7, "sigmoid-16-16": 10, "relu-10": 6}.get(name, 0)
