@@ -119,21 +119,19 @@ class Function:
         out._retain_grad = out.requires_grad = False
         out._ctx, out._id = self, next(_creation_counter)
         self.inputs = self.saved = ()
-        if _mode.enabled:
+        if _mode.enabled and out.data.dtype.kind == "f":  # ints and bools carry no gradient
             for t in tensors:
                 if t.requires_grad:
-                    if out.data.dtype.kind == "f":  # ints and bools carry no gradient
-                        self.inputs, self.saved = tensors, arrays
-                        n = len(tensors)  # spelled out for one to three inputs: 3x faster than a loop
-                        if n == 1:
-                            self.needs_input_grad = _ONE_INPUT_NEEDS
-                        elif n == 2:
-                            self.needs_input_grad = (tensors[0].requires_grad, tensors[1].requires_grad)
-                        elif n == 3:
-                            a, b, c = tensors
-                            self.needs_input_grad = (a.requires_grad, b.requires_grad, c.requires_grad)
-                        else:
-                            self.needs_input_grad = tuple([t.requires_grad for t in tensors])
-                        out.requires_grad = True
+                    self.inputs, self.saved, out.requires_grad = tensors, arrays, True
+                    n = len(tensors)  # spelled out for one to three inputs: 3x faster than a loop
+                    if n == 1:
+                        self.needs_input_grad = _ONE_INPUT_NEEDS
+                    elif n == 2:
+                        self.needs_input_grad = (tensors[0].requires_grad, tensors[1].requires_grad)
+                    elif n == 3:
+                        a, b, c = tensors
+                        self.needs_input_grad = (a.requires_grad, b.requires_grad, c.requires_grad)
+                    else:
+                        self.needs_input_grad = tuple([t.requires_grad for t in tensors])
                     break
         return out

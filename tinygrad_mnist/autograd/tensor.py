@@ -340,9 +340,12 @@ def _backprop(
     # Newest node first: every consumer of a node was created after it, so by the time a node comes
     # off the heap all the gradient flowing into it has been summed (PyTorch orders its engine the same
     # way). Only nodes that receive a gradient are visited: no separate topological sort.
-    grads: dict[Tensor, Any] = {}
-    heap: list[tuple[int, Tensor]] = []
-    for root, seed in zip(roots, seeds):
+    if len(roots) == 1:  # loss.backward(): one root, set up without a loop
+        grads: dict[Tensor, Any] = {roots[0]: seeds[0]}
+        heap: list[tuple[int, Tensor]] = [(-roots[0]._id, roots[0])]
+    else:
+        grads, heap = {}, []
+    for root, seed in zip(roots, seeds) if len(roots) > 1 else ():
         if root in grads:
             grads[root] = grads[root] + seed
         else:
