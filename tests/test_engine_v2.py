@@ -332,3 +332,15 @@ def test_graphs_show_each_op_with_its_formula():
     for tooltip in ("cube: x³", "sigmoid: σ(x) = 1 / (1 + e⁻ˣ)", "pow: aᵇ", "sum: Σ x"):
         assert f'tooltip="{tooltip}"' in source, tooltip
     assert "x·Wᵀ" in source  # a fused op also says what it computes under its name
+
+
+def test_graph_edges_name_the_argument_each_input_is():
+    from tinygrad_mnist.viz import draw_graph
+
+    x = Tensor(np.ones((2, 3), np.float32), name="x")
+    w = Tensor(np.ones((4, 3), np.float32), requires_grad=True, name="w")
+    b = Tensor(np.zeros(4, np.float32), requires_grad=True, name="b")
+    source = draw_graph(x.linear(w, b).cross_entropy(np.array([0, 3]))).source
+    for name in ("x", "W", "b", "z", "y"):  # Linear's x·Wᵀ + b and CrossEntropy's z (logits), y (labels)
+        assert f"label={name} " in source or f'label="{name}"' in source, name
+    assert "int64" in source  # the labels are drawn as cross_entropy's input

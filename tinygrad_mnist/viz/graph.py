@@ -171,6 +171,14 @@ def _fused_formula(t: Tensor) -> str | None:
     return fn.describe() if fn is not None and fn.reference is not None else None
 
 
+def _argument_names(t: Tensor) -> tuple[str, ...]:
+    """The op's names for its inputs (`Function.arg_names`), for ops of several inputs whose formula
+    names them all; empty otherwise (one input needs no name)."""
+    fn = t.grad_fn
+    names = () if fn is None else fn.arg_names
+    return names if len(t.parents) > 1 and len(names) >= len(t.parents) else ()
+
+
 def _op_tooltip(t: Tensor) -> str:
     fn = t.grad_fn
     return f"{fn.name}: {fn.describe()}" if fn is not None and fn.formula else str(t.op)
@@ -295,9 +303,18 @@ class _Builder:
             op_id = f"op{i}"
             attrs = dict(style.KIND_STYLE["op"], label=_op_label(t, inlined), tooltip=_op_tooltip(t))
             self.add_node(op_id, "op", attrs, group if mode == "cluster" else None)
-            for p in t.parents:
+            names = _argument_names(t)
+            for k, p in enumerate(t.parents):
                 if id(p) not in inlined:
-                    self.pic.edges.append((f"t{index[id(p)]}", op_id, self.edge_attrs(p)))
+                    attrs = self.edge_attrs(p) or {}
+                    if names:  # which argument of the formula this input is (x, W, b of x·Wᵀ + b)
+                        attrs = {
+                            **attrs,
+                            "label": style.esc(names[k]),
+                            "fontsize": "9",
+                            "fontname": style.FONT,
+                        }
+                    self.pic.edges.append((f"t{index[id(p)]}", op_id, attrs))
             self.pic.edges.append((op_id, f"t{i}", self.edge_attrs(t)))
         return self.pic
 
