@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_mnist.autograd import Tensor, topological_order
+from tinygrad_mnist.autograd.ops import Reshape
 from tinygrad_mnist.compile.builder import Builder, CompileError
 from tinygrad_mnist.compile.rules import BACKWARD, FORWARD, supported
 
@@ -37,10 +38,16 @@ def _is_one_hot(data: np.ndarray, y: np.ndarray) -> bool:
     return bool(((0 <= y) & (y < data.shape[1])).all()) and np.array_equal(data, np.eye(data.shape[1])[y])
 
 
+def _identifier(name: str) -> str:
+    """`fc1.weight` -> `fc1_weight`; `0.weight` (a numbered Sequential) -> `layer0_weight`."""
+    name = name.replace(".", "_")
+    return "layer" + name if name[:1].isdigit() else name
+
+
 def _parameter_names(model: Any, params: list[Tensor]) -> dict[int, str]:
     names = {}
     if hasattr(model, "named_parameters"):
-        names = {id(p): name.replace(".", "_") for name, p in model.named_parameters()}
+        names = {id(p): _identifier(name) for name, p in model.named_parameters()}
     return {id(p): names.get(id(p), f"param{i}") for i, p in enumerate(params)}
 
 
@@ -77,6 +84,10 @@ class Recorder:
             raise CompileError(
                 f"a tensor of shape {t.shape} requires grad but is not one of the optimizer's parameters"
             )
+        if t._ctx is not None and self._is_reshaped_x(t):  # Flatten of images: a view of the batch
+            name = b.fresh("x")
+            b.line(f"{name} = x.reshape({t.data.shape})")
+            return name
         if t._ctx is not None:
             raise CompileError(
                 f"a value computed by '{t.op}' outside the graph (shape {t.shape}, no input requires grad) "
@@ -98,6 +109,17 @@ class Recorder:
         raise CompileError(
             f"an array of shape {t.shape} computed outside the engine feeds the loss; only the batch x, "
             "its labels y (or one_hot(y)), parameters and scalars can be replayed"
+        )
+
+    def _is_reshaped_x(self, t: Tensor) -> bool:
+        """Whether `t` is the batch reshaped (all of it, C-ordered): then `x.reshape(shape)` remakes it."""
+        root = self.x if self.x.base is None else self.x.base
+        return (
+            type(t._ctx) is Reshape
+            and t.data.base is root
+            and t.data.size == self.x.size
+            and t.data.flags.c_contiguous
+            and self.x.flags.c_contiguous
         )
 
     # ------------------------------------------------------------------ forward and backward
@@ -176,7 +198,7 @@ class Recorder:
             name = self.param_tensors[id(p)]
             if id(p) in self.param_arrays:
                 guards.append(f"{name}.data is {self.param_arrays[id(p)]}")
-            guards.append(f"{name}.requires_grad")
+            guards.append(f"{name}.requires_grad is {p.requires_grad}")
         if hasattr(self.model, "parameters"):  # a Parameter swapped in the model, not in the optimizer
             b.namespace["MODEL_PARAMETERS"] = list(self.model.parameters())
             b.namespace["same_objects"] = same_objects
