@@ -12,7 +12,6 @@ order the engine does, so the replayed numbers are the engine's.
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +27,8 @@ from tinygrad_mnist.compile.rules import BACKWARD, FORWARD, supported
 class Program:
     """A captured step: `run(x, y, groups)` returns (loss, output), or None when a guard fails."""
 
-    source: str
+    source: str  # the step
+    guard_source: str  # the checks it runs first
     run: Any
 
 
@@ -49,12 +49,6 @@ def _parameter_names(model: Any, params: list[Tensor]) -> dict[int, str]:
     if hasattr(model, "named_parameters"):
         names = {id(p): _identifier(name) for name, p in model.named_parameters()}
     return {id(p): names.get(id(p), f"param{i}") for i, p in enumerate(params)}
-
-
-def same_objects(now: Any, then: list[Any]) -> bool:
-    """The same objects, in the same order (by identity: `==` on Tensors compares elements)."""
-    now = list(now)
-    return len(now) == len(then) and all(map(operator.is_, now, then))
 
 
 class Recorder:
@@ -149,8 +143,9 @@ class Recorder:
         if id(out) not in values:
             raise CompileError("the model's output does not feed the loss")
         self.loss_name, self.out_name = values[id(loss)], values[id(out)]
-        if self.checks_labels:
-            b.lines.insert(start, "if y.min() < 0 or y.max() >= LABELS: raise ValueError(")
+        if self.checks_labels:  # what one_hot and cross_entropy check in the engine (one sample: cheaply)
+            bad = "not 0 <= y[0] < LABELS" if self.y.shape == (1,) else "y.min() < 0 or y.max() >= LABELS"
+            b.lines.insert(start, f"if {bad}: raise ValueError(")
             b.lines.insert(start + 1, "    f'labels must be in [0, {LABELS}), got {y.min()}..{y.max()}')")
             b.namespace["LABELS"] = out.shape[1]
             b.setup.append(f"LABELS = {out.shape[1]}")
@@ -199,19 +194,34 @@ class Recorder:
             if id(p) in self.param_arrays:
                 guards.append(f"{name}.data is {self.param_arrays[id(p)]}")
             guards.append(f"{name}.requires_grad is {p.requires_grad}")
-        if hasattr(self.model, "parameters"):  # a Parameter swapped in the model, not in the optimizer
-            b.namespace["MODEL_PARAMETERS"] = list(self.model.parameters())
-            b.namespace["same_objects"] = same_objects
-            guards.append("same_objects(model.parameters(), MODEL_PARAMETERS)")
+        guards += self._module_guards()
         guards.append(f"getattr(model, 'training', None) is {getattr(self.model, 'training', None)}")
         b.namespace["model"] = self.model
-        body = ["def step(x, y, groups):", "    # guards: this program is valid only while these hold"]
-        body.append("    if not (" + "\n            and ".join(guards) + "):")
-        body += ["        return None", "    # forward"]
-        body += ["    " + line for line in b.lines]
+        checks = ["def valid(groups):", "    # this program is valid only while these hold", "    return ("]
+        checks += ["        " + ("and " if i else "") + guard for i, guard in enumerate(guards)]
+        checks.append("    )")
+        body = ["def step(x, y, groups):", "    if not valid(groups):", "        return None  # stale"]
+        body += ["    " + line for line in ["# forward", *b.lines]]
         body.append(f"    return {self.loss_name}, {self.out_name}")
-        code = "\n".join(body) + "\n"
+        code, guard_code = "\n".join(body) + "\n", "\n".join(checks) + "\n"
         namespace = dict(b.namespace)
-        exec(compile(code, "<compiled step>", "exec"), namespace)  # noqa: S102
+        exec(compile(guard_code + code, "<compiled step>", "exec"), namespace)  # noqa: S102
         setup = "\n".join("# " + line for line in b.setup)
-        return Program(source=f"# set up once, at capture:\n{setup}\n{code}", run=namespace["step"])
+        return Program(f"# set up once, at capture:\n{setup}\n{code}", guard_code, namespace["step"])
+
+    def _module_guards(self) -> list[str]:
+        """Every module's registered layers and parameters are the ones captured (by identity): a layer
+        or Parameter swapped in the model, even one the optimiser does not know, makes the step stale."""
+        if not hasattr(self.model, "named_modules"):
+            return []
+        guards = []
+        for i, (_, module) in enumerate(self.model.named_modules()):
+            name = f"MODULE{i}"
+            self.b.namespace[name] = module
+            for kind in ("_modules", "_parameters"):
+                entries = getattr(module, kind)
+                guards.append(f"len({name}.{kind}) == {len(entries)}")
+                for key, value in entries.items():
+                    self.b.namespace[f"{name}_{kind}_{key}"] = value
+                    guards.append(f"{name}.{kind}.get({key!r}) is {name}_{kind}_{key}")
+        return guards
