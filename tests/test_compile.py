@@ -6,6 +6,7 @@ the engine's order, only into preallocated buffers, which does not change any ro
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -14,8 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tinygrad_mnist import Tensor, models, nn, recipes
+from tinygrad_mnist.cli.main import main
 from tinygrad_mnist.compile import CompileError, compile_step
 from tinygrad_mnist.optim import SGD, Adam, lr_scheduler
+from tinygrad_mnist.train import fit
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 OPTIMIZERS = {
@@ -249,3 +252,66 @@ def test_source_before_any_capture_says_so():
     )
     with pytest.raises(RuntimeError, match="nothing captured yet"):
         _ = step.source
+
+
+# ---------------------------------------------------------------------- fit and the command line
+def _fit_twice(make_model, loss_fn, make_opt, x, y, **kwargs):
+    results = []
+    for compile in (False, True):
+        model = make_model()
+        opt = make_opt(model.parameters())
+        history = fit(model, opt, loss_fn, x, y, log=None, progress=False, compile=compile, **kwargs)
+        results.append((history, model))
+    return results
+
+
+def test_fit_compiles_by_default_and_gives_the_eager_numbers():
+    rng = np.random.default_rng(9)
+    x, y = rng.random((50, 784), dtype=np.float32), rng.integers(0, 10, 50)
+    recipe = recipes.get_recipe("mlp-128")
+    (eager, eager_model), (compiled, model) = _fit_twice(
+        lambda: models.build_model("mlp-128"),
+        recipes.cross_entropy,
+        lambda ps: recipes.make_optimizer("sgd", ps, recipe.lr, recipe.momentum),
+        x,
+        y,
+        epochs=3,
+        batch_size=16,  # 3 full batches and a short one of 2 per epoch
+        test=(x[:20], y[:20]),
+        scheduler=None,
+    )
+    assert eager.column("train_loss") == compiled.column("train_loss")
+    assert eager.column("test_accuracy") == compiled.column("test_accuracy")
+    for a, b in zip(eager_model.parameters(), model.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+    assert inspect.signature(fit).parameters["compile"].default is True
+
+
+def test_fit_with_a_model_the_compiler_cannot_replay_trains_eagerly_without_a_warning():
+    make = lambda: nn.Sequential(nn.Linear(4, 5, rng=0), Softplus(), nn.Linear(5, 3, rng=1))  # noqa: E731
+    rng = np.random.default_rng(10)
+    x, y = rng.random((12, 4), dtype=np.float32), rng.integers(0, 3, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (eager, _), (compiled, _) = _fit_twice(
+            make, recipes.cross_entropy, OPTIMIZERS["adam"], x, y, epochs=2, batch_size=5
+        )
+    assert eager.column("train_loss") == compiled.column("train_loss")
+
+
+def test_the_train_command_has_a_no_compile_flag(monkeypatch):
+    from tinygrad_mnist.cli import train as cli_train
+
+    seen = {}
+
+    def fake_fit(*args, **kwargs):  # stops the run right after the flag arrives
+        seen.update(kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_train, "fit", fake_fit)
+    images, labels = np.zeros((2, 784), np.float32), np.zeros(2, np.int64)
+    monkeypatch.setattr(cli_train, "mnist_arrays", lambda *args, **kwargs: (images, labels, images, labels))
+    for flags, expected in (([], True), (["--no-compile"], False)):
+        seen.clear()
+        assert main(["train", "--model", "relu-10", "--no-progress", *flags]) != 0  # "interrupted"
+        assert seen["compile"] is expected

@@ -11,7 +11,7 @@ call's (otherwise the step's graph depends on the data: value-dependent control 
 run the program. A shorter last batch is a new signature, so it captures its own program. A failed
 guard (a parameter swapped, `requires_grad` changed, the optimiser's settings changed shape) makes
 the step capture again. A step that cannot be replayed (`CompileError`) runs eagerly from then on,
-with a warning, unless `strict=True`, which raises instead.
+with a warning (unless `warn=False`), or raises if `strict=True`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from tinygrad_mnist.compile.program import Program, Recorder
 class CompiledStep:
     """Callable `(x, y) -> (loss, output)` doing one full training step; see the module docstring."""
 
-    def __init__(self, model: Any, loss_fn: Any, optimizer: Any, strict: bool = False):
+    def __init__(self, model: Any, loss_fn: Any, optimizer: Any, strict: bool = False, warn: bool = True):
         self.model, self.loss_fn, self.optimizer, self.strict = model, loss_fn, optimizer, strict
+        self.warn = warn
         self.programs: dict[tuple, Program] = {}
         self._pending: dict[tuple, str] = {}  # first call's program text, waiting for the second's
         self.eager_reasons: dict[tuple, str] = {}  # signatures that replay failed for, and why
@@ -98,10 +99,14 @@ class CompiledStep:
         if self.strict:
             raise error
         self.eager_reasons[key] = str(error)
-        warnings.warn(f"compile_step: running eagerly for inputs {key[0]}: {error}", stacklevel=4)
+        if self.warn:
+            warnings.warn(f"compile_step: running eagerly for inputs {key[0]}: {error}", stacklevel=4)
 
 
-def compile_step(model: Any, loss_fn: Any, optimizer: Any, strict: bool = False) -> CompiledStep:
+def compile_step(
+    model: Any, loss_fn: Any, optimizer: Any, strict: bool = False, warn: bool = True
+) -> CompiledStep:
     """One training step (forward, `loss_fn(output, y)`, zero_grad, backward, `optimizer.step()`) that
-    records itself and replays as generated numpy; same numbers as the eager step."""
-    return CompiledStep(model, loss_fn, optimizer, strict=strict)
+    records itself and replays as generated numpy; same numbers as the eager step. A step that cannot
+    be replayed raises `CompileError` if `strict`, else runs eagerly (with a warning if `warn`)."""
+    return CompiledStep(model, loss_fn, optimizer, strict=strict, warn=warn)
