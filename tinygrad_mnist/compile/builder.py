@@ -8,6 +8,7 @@ allocation except where a rule says so.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -21,20 +22,33 @@ class CompileError(RuntimeError):
 class Builder:
     def __init__(self) -> None:
         self.namespace: dict[str, Any] = {"np": np}
-        self.setup: list[str] = []  # how each bound name was made, shown above the program
+        self.setup: dict[str, list[str]] = {}  # what each bound name is, by kind, shown above the program
         self.lines: list[str] = []
         self._count = 0
+        self._constants: set[str] = set()
 
     def fresh(self, hint: str) -> str:
         self._count += 1
         return f"{hint}{self._count}"
 
-    def bind(self, value: Any, hint: str, how: str) -> str:
-        """A name for an object fixed for the program's life (a parameter's array, a view, a constant)."""
+    def note(self, kind: str, text: str) -> None:
+        self.setup.setdefault(kind, []).append(text)
+
+    def bind(self, value: Any, hint: str, kind: str, how: str = "") -> str:
+        """A name for an object fixed for the program's life (a parameter's array, optimiser state)."""
         name = self.fresh(hint) if hint in self.namespace else hint
         self.namespace[name] = value
-        self.setup.append(f"{name} = {how}")
+        self.note(kind, f"{name} = {how}" if how else name)
         return name
+
+    def describe_setup(self) -> str:
+        """The bound names, one short paragraph per kind, as comments above the program."""
+        lines = ["# set up once, at capture:"]
+        for kind, names in self.setup.items():
+            lines += textwrap.wrap(
+                f"{kind}: {', '.join(names)}", 100, initial_indent="#   ", subsequent_indent="#       "
+            )
+        return "\n".join(lines)
 
     def buffer(self, like: np.ndarray, hint: str = "t", dtype: Any = None) -> str:
         """A preallocated array with `like`'s shape (and dtype unless given): written with `out=`."""
@@ -42,7 +56,7 @@ class Builder:
         shape = tuple(np.shape(like))
         name = self.fresh(hint)
         self.namespace[name] = np.empty(shape, dtype=dtype)
-        self.setup.append(f"{name} = np.empty({shape}, {dtype.name})")
+        self.note("buffers (np.empty)", f"{name} {shape}" + ("" if dtype == np.float32 else f" {dtype.name}"))
         return name
 
     def view(self, base: str, expression: str, hint: str) -> str:
@@ -50,15 +64,20 @@ class Builder:
         value = eval(expression.format(base), {"np": np}, {base: self.namespace[base]})  # noqa: S307
         name = self.fresh(hint)
         self.namespace[name] = value
-        self.setup.append(f"{name} = {expression.format(base)}")
+        self.note("views", f"{name} = {expression.format(base)}")
         return name
 
-    def constant(self, value: np.ndarray) -> str:
+    def constant(self, value: np.ndarray, hint: str = "c") -> str:
         """A scalar constant of the step (e.g. the 1/N of a mean), baked into the program."""
-        name = self.fresh("c")
+        name = self.fresh(hint)
+        self._constants.add(name)
         self.namespace[name] = np.array(value)
-        self.setup.append(f"{name} = np.{np.asarray(value).dtype.name}({np.asarray(value).item()!r})")
+        self.note("constants", f"{name} = {np.asarray(value).item()!r}")
         return name
+
+    def is_constant(self, name: str) -> bool:
+        """Whether `name` is a constant of the step (never rewritten), so arithmetic on it can be done now."""
+        return name in self._constants
 
     def line(self, code: str) -> None:
         self.lines.append(code)

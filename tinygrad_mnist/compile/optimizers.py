@@ -20,7 +20,7 @@ def emit_update(b: Builder, optimizer: Any, grads: dict[int, str], params: dict[
     if type(optimizer) not in (SGD, Adam):
         raise CompileError(f"no update rule for optimizer {type(optimizer).__name__} (SGD and Adam replay)")
     for i, group in enumerate(optimizer.param_groups):
-        name = b.bind(group, f"group{i}", f"optimizer.param_groups[{i}]")
+        name = b.bind(group, f"group{i}", "optimizer", f"optimizer.param_groups[{i}]")
         guards.append(f"groups[{i}] is {name}")
         b.line(f"lr = float({name}['lr'])  # read every step: a scheduler may have changed it")
         if isinstance(optimizer, SGD):
@@ -59,8 +59,8 @@ def _sgd(b: Builder, opt: SGD, group: dict[str, Any], gname: str, grads, params)
             buf_array = opt.state.get(p_tensor, {}).get("momentum_buffer")
             if buf_array is None:
                 raise CompileError("SGD: a momentum buffer is missing after two eager steps")
-            buf = b.bind(buf_array, p + "_momentum", "optimizer.state[p]['momentum_buffer']")
-            state = b.bind(opt.state[p_tensor], p + "_state", "optimizer.state[p]")
+            buf = b.bind(buf_array, p + "_momentum", "optimizer state (updated in place)")
+            state = b.bind(opt.state[p_tensor], p + "_state", "optimizer state (updated in place)")
             guards.append(f"{state}.get('momentum_buffer') is {buf}")
             b.line(f"np.multiply({buf}, momentum, out={buf})")
             if dampening == 0:
@@ -87,9 +87,9 @@ def _adam(b: Builder, opt: Adam, group: dict[str, Any], gname: str, grads, param
         state_dict = opt.state.get(p_tensor)
         if not state_dict:
             raise CompileError("Adam: a parameter's state is missing after two eager steps")
-        state = b.bind(state_dict, p + "_state", "optimizer.state[p]")
-        m = b.bind(state_dict["exp_avg"], p + "_m", "optimizer.state[p]['exp_avg']")
-        v = b.bind(state_dict["exp_avg_sq"], p + "_v", "optimizer.state[p]['exp_avg_sq']")
+        state = b.bind(state_dict, p + "_state", "optimizer state (updated in place)")
+        m = b.bind(state_dict["exp_avg"], p + "_m", "optimizer state (updated in place)")
+        v = b.bind(state_dict["exp_avg_sq"], p + "_v", "optimizer state (updated in place)")
         guards += [f"{state}['exp_avg'] is {m}", f"{state}['exp_avg_sq'] is {v}"]
         d_p = _decayed(b, gname, p, grad, group)
         tmp, denom = b.buffer(b.value(p), "tmp"), b.buffer(b.value(p), "denom")

@@ -71,8 +71,8 @@ class Recorder:
         b = self.b
         if id(t) in self.param_ids:
             name = self.param_names[id(t)]
-            self.param_tensors[id(t)] = b.bind(t, name + "_param", f"the Parameter {name}")
-            self.param_arrays[id(t)] = b.bind(t.data, name, f"{name}.data (updated in place)")
+            self.param_tensors[id(t)] = b.bind(t, name + "_param", "Parameters (checked, .grad set)")
+            self.param_arrays[id(t)] = b.bind(t.data, name, "their arrays (updated in place)")
             return self.param_arrays[id(t)]
         if t.requires_grad:
             raise CompileError(
@@ -94,7 +94,9 @@ class Recorder:
             return "y"
         if _is_one_hot(t.data, self.y):
             self.checks_labels = True
-            eye = b.bind(np.eye(t.data.shape[1], dtype=t.data.dtype), "eye", f"np.eye({t.data.shape[1]})")
+            eye = b.bind(
+                np.eye(t.data.shape[1], dtype=t.data.dtype), "eye", "constants", f"np.eye({t.data.shape[1]})"
+            )
             target = b.buffer(t.data, "onehot")
             b.line(f"np.take({eye}, y, axis=0, out={target})  # one_hot(y)")
             return target
@@ -148,14 +150,14 @@ class Recorder:
             b.lines.insert(start, f"if {bad}: raise ValueError(")
             b.lines.insert(start + 1, "    f'labels must be in [0, {LABELS}), got {y.min()}..{y.max()}')")
             b.namespace["LABELS"] = out.shape[1]
-            b.setup.append(f"LABELS = {out.shape[1]}")
+            b.note("constants", f"LABELS = {out.shape[1]}")
         b.line("# backward: the engine's order, newest op first")
         self._backward(loss, nodes, values)
 
     def _backward(self, loss: Tensor, nodes: list[Tensor], values: dict[int, str]) -> None:
         b = self.b
         seed = np.array(1, dtype=loss.data.dtype).reshape(loss.data.shape)
-        grads: dict[int, str] = {id(loss): b.bind(seed, "seed", "1 (d loss / d loss)")}
+        grads: dict[int, str] = {id(loss): b.constant(seed, "seed")}  # d loss / d loss
         for t in reversed(nodes):
             g = grads.get(id(t))
             if g is None:
@@ -188,7 +190,7 @@ class Recorder:
             b.line(f"{self.param_tensors[pid]}.grad = {grad}")
         for p in self.params:
             if id(p) not in self.param_tensors:  # a parameter no gradient reaches: it must stay so
-                name = b.bind(p, self.param_names[id(p)] + "_param", "an unused Parameter")
+                name = b.bind(p, self.param_names[id(p)] + "_param", "Parameters (checked, .grad set)")
                 self.param_tensors[id(p)] = name
             name = self.param_tensors[id(p)]
             if id(p) in self.param_arrays:
@@ -206,8 +208,7 @@ class Recorder:
         code, guard_code = "\n".join(body) + "\n", "\n".join(checks) + "\n"
         namespace = dict(b.namespace)
         exec(compile(guard_code + code, "<compiled step>", "exec"), namespace)  # noqa: S102
-        setup = "\n".join("# " + line for line in b.setup)
-        return Program(f"# set up once, at capture:\n{setup}\n{code}", guard_code, namespace["step"])
+        return Program(f"{b.describe_setup()}\n{code}", guard_code, namespace["step"])
 
     def _module_guards(self) -> list[str]:
         """Every module's registered layers and parameters are the ones captured (by identity): a layer

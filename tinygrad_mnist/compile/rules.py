@@ -38,6 +38,13 @@ def _shape(b: Builder, name: str, fallback: Any) -> tuple[int, ...]:
     return b.value(name).shape if name in b.namespace else fallback.shape
 
 
+def _times(b: Builder, g: str, scale: float) -> str:
+    """`g * scale`: computed once at capture when `g` is fixed (the loss's seed 1), else every step."""
+    if b.is_constant(g):
+        return b.constant(b.value(g) * scale)
+    return f"{g} * {scale!r}"
+
+
 # ---------------------------------------------------------------------- fused ops
 @rule(fused.Linear)
 class _Linear:
@@ -86,7 +93,7 @@ class _CrossEntropy:
             raise CompileError("cross_entropy: only integer class labels replay (not probability targets)")
         z = fn.inputs[0].data
         n, classes = z.shape
-        fn.compiled_rows = rows = b.bind(np.arange(n), "rows", f"np.arange({n})")
+        fn.compiled_rows = rows = b.bind(np.arange(n), "rows", "constants", f"np.arange({n})")
         top, total = b.buffer(z[:, :1], "zmax"), b.buffer(z[:, :1], "zsum")
         shifted, e = b.buffer(z, "shifted"), b.buffer(z, "e")
         log_probs = b.buffer(z, "log_probs")
@@ -117,7 +124,7 @@ class _CrossEntropy:
         grad = b.buffer(fn.inputs[0].data, "dlogits")
         b.line(f"np.exp({fn.compiled_log_probs}, out={grad})")
         b.line(f"{grad}[{fn.compiled_rows}, {labels}] -= 1  # softmax - onehot")
-        g_rows = f"{g}[:, None]" if fn.reduction == "none" else f"{g} * {fn.scale!r}"
+        g_rows = f"{g}[:, None]" if fn.reduction == "none" else _times(b, g, fn.scale)
         b.line(f"np.multiply({grad}, {g_rows}, out={grad})")
         return [grad, None]
 
@@ -143,7 +150,7 @@ class _MseLoss:
     @staticmethod
     def backward(b, fn, node, g, out, ins):
         gd = b.buffer(fn.inputs[0].data, "dout")
-        b.line(f"np.multiply({fn.compiled_d}, {g} * {fn.scale!r}, out={gd})")
+        b.line(f"np.multiply({fn.compiled_d}, {_times(b, g, fn.scale)}, out={gd})")
         return [gd, None]
 
 
@@ -252,6 +259,10 @@ class _Mul:
     @staticmethod
     def backward(b, fn, node, g, out, ins):
         da, db = fn.needs_input_grad
+        if b.is_constant(g) and node.data.ndim == 0:  # the gradient of a scaled loss: known at capture
+            return [b.constant(b.value(g) * b.value(ins[1 - i])) if need and b.is_constant(ins[1 - i])
+                    else _to_input(b, fn, i, f"multiply({g}, {ins[1 - i]}, out={{out}})", node) if need else None
+                    for i, need in enumerate((da, db))]  # fmt: skip
         return [
             _to_input(b, fn, 0, f"multiply({g}, {ins[1]}, out={{out}})", node) if da else None,
             _to_input(b, fn, 1, f"multiply({g}, {ins[0]}, out={{out}})", node) if db else None,

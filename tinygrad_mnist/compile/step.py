@@ -45,8 +45,9 @@ class CompiledStep:
         return list(self.programs.values())[-1].source
 
     def __call__(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        x, y = np.asarray(x), np.asarray(y)
-        key = (x.shape, x.dtype.str, y.shape, y.dtype.str)
+        if type(x) is not np.ndarray or type(y) is not np.ndarray:
+            x, y = np.asarray(x), np.asarray(y)
+        key = (x.shape, x.dtype, y.shape, y.dtype)
         program = self.programs.get(key)
         if program is not None:
             result = program.run(x, y, self.optimizer.param_groups)
