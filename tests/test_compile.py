@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -315,3 +316,14 @@ def test_the_train_command_has_a_no_compile_flag(monkeypatch):
         seen.clear()
         assert main(["train", "--model", "relu-10", "--no-progress", *flags]) != 0  # "interrupted"
         assert seen["compile"] is expected
+
+
+def test_performance_md_shows_the_program_its_example_prints():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "performance.md").read_text()
+    example = page.split("## Capture and replay")[1].split("```python\n")[1].split("```")[0]
+    printed = page.split("## Capture and replay")[1].split("```text\n")[1].split("```")[0]
+    lines = []
+    exec(
+        compile(example, "performance.md", "exec"), {"print": lambda *a: lines.append(" ".join(map(str, a)))}
+    )
+    assert lines[-1].strip() == printed.strip()
