@@ -79,6 +79,16 @@ class Builder:
         """Whether `name` is a constant of the step (never rewritten), so arithmetic on it can be done now."""
         return name in self._constants
 
+    def scalar(self, value: float, dtype: Any, hint: str) -> str:
+        """A 0-d array of `dtype` holding `value`: what numpy turns a Python number into inside a ufunc,
+        made once (a Python number costs a conversion on every call, several µs on a busy machine)."""
+        key = f"{hint}_{np.dtype(dtype).name}"
+        if key not in self.namespace:
+            self.namespace[key] = np.array(value, dtype=dtype)
+            self._constants.add(key)
+            self.note("constants", f"{key} = {value!r}")
+        return key
+
     def line(self, code: str) -> None:
         self.lines.append(code)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from tinygrad_mnist.compile.builder import Builder, CompileError
 from tinygrad_mnist.optim import SGD, Adam
 
@@ -22,10 +24,10 @@ def emit_update(b: Builder, optimizer: Any, grads: dict[int, str], params: dict[
     for i, group in enumerate(optimizer.param_groups):
         name = b.bind(group, f"group{i}", "optimizer", f"optimizer.param_groups[{i}]")
         guards.append(f"groups[{i}] is {name}")
-        b.line(f"lr = float({name}['lr'])  # read every step: a scheduler may have changed it")
         if isinstance(optimizer, SGD):
             guards += _sgd(b, optimizer, group, name, grads, params)
         else:
+            b.line(f"lr = float({name}['lr'])  # read every step: a scheduler may have changed it")
             guards += _adam(b, optimizer, group, name, grads, params)
     return guards
 
@@ -46,8 +48,13 @@ def _sgd(b: Builder, opt: SGD, group: dict[str, Any], gname: str, grads, params)
     guards = [f"({gname}['momentum'] == 0) is {momentum == 0}", f"{gname}['nesterov'] is {nesterov}",
               f"({gname}['weight_decay'] == 0) is {group['weight_decay'] == 0}",
               f"({gname}['dampening'] == 0) is {dampening == 0}"]  # fmt: skip
-    if momentum != 0:
-        b.line(f"momentum = float({gname}['momentum'])")
+    dtypes = {p.dtype for p in group["params"]}
+    for setting in ("lr", "momentum") if momentum != 0 else ("lr",):  # read every step (schedulers)
+        if len(dtypes) == 1:  # into a 0-d array of the parameters' dtype, what numpy makes of the float
+            holder = b.bind(np.zeros((), next(iter(dtypes))), f"{setting}_{gname}", "optimizer settings")
+            b.line(f"{setting} = {holder}; {setting}[()] = float({gname}[{setting!r}])")
+        else:
+            b.line(f"{setting} = float({gname}[{setting!r}])")
     for p_tensor in group["params"]:
         grad = grads.get(id(p_tensor))
         if grad is None:

@@ -168,15 +168,16 @@ def _unary(ufunc: str) -> Forward:
 class _Sigmoid:
     @staticmethod
     def forward(b, fn, node, ins):  # 1 / (1 + exp(-x)), step by step in one buffer
-        out = b.buffer(node.data, "s")
+        out, one = b.buffer(node.data, "s"), b.scalar(1, node.data.dtype, "ONE")
         b.line(f"np.negative({ins[0]}, out={out}); np.exp({out}, out={out})")
-        b.line(f"np.add(1, {out}, out={out}); np.divide(1, {out}, out={out})")
+        b.line(f"np.add({one}, {out}, out={out}); np.divide({one}, {out}, out={out})")
         return out
 
     @staticmethod
     def backward(b, fn, node, g, out, ins):  # g * out * (1 - out)
         grad, one_minus = b.buffer(node.data, "ds"), b.buffer(node.data, "u")
-        b.line(f"np.multiply({g}, {out}, out={grad}); np.subtract(1, {out}, out={one_minus})")
+        one = b.scalar(1, node.data.dtype, "ONE")
+        b.line(f"np.multiply({g}, {out}, out={grad}); np.subtract({one}, {out}, out={one_minus})")
         b.line(f"np.multiply({grad}, {one_minus}, out={grad})")
         return [grad]
 
@@ -188,7 +189,8 @@ class _Tanh:
     @staticmethod
     def backward(b, fn, node, g, out, ins):  # g * (1 - out * out)
         grad, slope = b.buffer(node.data, "dt"), b.buffer(node.data, "u")
-        b.line(f"np.multiply({out}, {out}, out={slope}); np.subtract(1, {slope}, out={slope})")
+        one = b.scalar(1, node.data.dtype, "ONE")
+        b.line(f"np.multiply({out}, {out}, out={slope}); np.subtract({one}, {slope}, out={slope})")
         b.line(f"np.multiply({g}, {slope}, out={grad})")
         return [grad]
 
@@ -197,14 +199,15 @@ class _Tanh:
 class _Relu:
     @staticmethod
     def forward(b, fn, node, ins):
-        out = b.buffer(node.data, "r")
-        b.line(f"np.maximum({ins[0]}, 0, out={out})")
+        out, zero = b.buffer(node.data, "r"), b.scalar(0, node.data.dtype, "ZERO")
+        b.line(f"np.maximum({ins[0]}, {zero}, out={out})")
         return out
 
     @staticmethod
     def backward(b, fn, node, g, out, ins):  # g * (out > 0)
         grad, mask = b.buffer(node.data, "dr"), b.buffer(node.data, "mask", dtype=bool)
-        b.line(f"np.greater({out}, 0, out={mask}); np.multiply({g}, {mask}, out={grad})")
+        zero = b.scalar(0, node.data.dtype, "ZERO")
+        b.line(f"np.greater({out}, {zero}, out={mask}); np.multiply({g}, {mask}, out={grad})")
         return [grad]
 
 
