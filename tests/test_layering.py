@@ -73,3 +73,8 @@ def test_pretrained_weights_load_through_the_checkpoint_api_only():
     """The shipped files are ordinary checkpoints: nothing but checkpoint.py reads their format."""
     for path in (PACKAGE / "pretrained.py", *sorted((PACKAGE / "serve").rglob("*.py"))):
         assert "np.load" not in path.read_text() and "zipfile" not in path.read_text(), path.name
+
+
+def test_compile_sits_on_the_engine_and_optim_only():
+    allowed = ("tinygrad_mnist.autograd", "tinygrad_mnist.optim", "tinygrad_mnist.compile")
+    assert {m for m in project_imports(PACKAGE / "compile") if not m.startswith(allowed)} == set()

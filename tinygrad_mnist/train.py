@@ -277,23 +277,23 @@ def _train_epoch(
     bar = tqdm(loader, desc=f"epoch {epoch}", disable=not show_bar, leave=False, unit="batch")
     # numpy's overflow warnings would only repeat, less clearly, what the finite-loss check reports
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for batch, (xb, yb) in enumerate(bar, start=1):
-            where = f"at epoch {epoch.split('/')[0]}, batch {batch}/{len(loader)}"
+        for step, (xb, yb) in enumerate(bar, start=1):
+            where = f"at epoch {epoch.split('/')[0]}, batch {step}/{len(loader)}"
             if compiled is not None:
-                value, out = compiled(xb, yb)
+                value, outputs = compiled(xb, yb)
                 guard.check(value, where, optimizer)
             else:
-                tensor_out = model(Tensor(xb))
-                loss = loss_fn(tensor_out, yb)
-                value, out = float(loss.data), tensor_out.data
+                out = model(Tensor(xb))
+                loss = loss_fn(out, yb)
+                value, outputs = float(loss.data), out.data
                 guard.check(value, where, optimizer)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
             total_loss += value * len(yb)
-            correct += int((out.argmax(axis=1) == yb).sum())
+            correct += int((outputs.argmax(axis=1) == yb).sum())
             seen += len(yb)
-            if show_bar and batch % 20 == 0:
+            if show_bar and step % 20 == 0:
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}", refresh=False)
     bar.close()
     return total_loss / seen, correct / seen
