@@ -327,3 +327,33 @@ def test_performance_md_shows_the_program_its_example_prints():
         compile(example, "performance.md", "exec"), {"print": lambda *a: lines.append(" ".join(map(str, a)))}
     )
     assert lines[-1].strip() == printed.strip()
+
+
+class Primitives(nn.Module):
+    """A model written with the primitive ops: matmul, broadcast add, sub, mul, tanh, reshape, and a
+    tensor used twice (its gradients meet and are summed)."""
+
+    def __init__(self, seed=0):
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        self.w = nn.Parameter(rng.standard_normal((4, 6)).astype(np.float32) * 0.5)
+        self.b = nn.Parameter(rng.standard_normal(6).astype(np.float32))
+        self.scale = nn.Parameter(rng.standard_normal((1, 6)).astype(np.float32))
+        self.v = nn.Parameter(rng.standard_normal((6, 3)).astype(np.float32) * 0.5)
+
+    def forward(self, x):
+        h = (x @ self.w + self.b).tanh()
+        h = h * self.scale - h * 0.5 + h  # h reaches three ops
+        return (h.reshape(h.shape[0], 2, 3).reshape(h.shape[0], 6) @ self.v).relu()
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("optimizer", ["momentum", "adam-decay"])
+def test_primitive_ops_replay_exactly(batch, optimizer):
+    twins = Twins(Primitives, recipes.cross_entropy, OPTIMIZERS[optimizer])
+    for x, y in batches(np.random.default_rng(11), 0, batch, 4, 3, 6):
+        twins.both(x, y)
+    assert twins.step.replays == 4
+    twins.assert_same()
+    for op in ("np.matmul", "np.tanh", "unbroadcast", "reshape", "np.add(", "np.subtract("):
+        assert op in twins.step.source, op
