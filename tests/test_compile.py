@@ -7,6 +7,10 @@ the engine's order, only into preallocated buffers, which does not change any ro
 from __future__ import annotations
 
 import inspect
+import os
+import re
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -357,3 +361,18 @@ def test_primitive_ops_replay_exactly(batch, optimizer):
     twins.assert_same()
     for op in ("np.matmul", "np.tanh", "unbroadcast", "reshape", "np.add(", "np.subtract("):
         assert op in twins.step.source, op
+
+
+def test_the_compiled_speed_benchmark_runs_and_prints_every_setup(mnist_dir):
+    """benchmarks/compiled_speed.py in its short mode: it prints the figures; nothing here times anything."""
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "benchmarks/compiled_speed.py", "--quick", "--no-torch"],
+        cwd=root, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(root), "TINYGRAD_MNIST_DATA": str(mnist_dir)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "setup" not in line]
+    assert [r.split("|")[1].strip() for r in rows] == ["per-sample", "batch 32", "batch 128", "batch 512"]
+    for row in rows:
+        assert re.search(r"\| [\d.]+ \| ≤ 0\.\d\d: (met|not met) \|$", row), row
