@@ -21,9 +21,13 @@ def emit_update(b: Builder, optimizer: Any, grads: dict[int, str], params: dict[
     guards: list[str] = []
     if type(optimizer) not in (SGD, Adam):
         raise CompileError(f"no update rule for optimizer {type(optimizer).__name__} (SGD and Adam replay)")
+    guards.append(f"len(groups) == {len(optimizer.param_groups)}")  # a group added: more to update
     for i, group in enumerate(optimizer.param_groups):
         name = b.bind(group, f"group{i}", "optimizer", f"optimizer.param_groups[{i}]")
-        guards.append(f"groups[{i}] is {name}")
+        guards += [f"groups[{i}] is {name}", f"len({name}['params']) == {len(group['params'])}"]
+        for j, p in enumerate(group["params"]):  # the group still holds the captured parameters
+            b.namespace[f"{name}_param{j}"] = p
+            guards.append(f"{name}['params'][{j}] is {name}_param{j}")
         if isinstance(optimizer, SGD):
             guards += _sgd(b, optimizer, group, name, grads, params)
         else:

@@ -60,7 +60,9 @@ class Recorder:
         self.model, self.optimizer, self.x, self.y = model, optimizer, x, y
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.param_ids = {id(p) for p in self.params}
-        self.param_names = _parameter_names(model, self.params)
+        model_params = list(model.parameters()) if hasattr(model, "parameters") else []
+        self.frozen = [p for p in model_params if id(p) not in self.param_ids]  # trained by no one
+        self.param_names = _parameter_names(model, self.params + self.frozen)
         self.param_arrays: dict[int, str] = {}
         self.param_tensors: dict[int, str] = {}
         self.param_grads: dict[int, str] = {}
@@ -69,14 +71,15 @@ class Recorder:
     # ------------------------------------------------------------------ leaves
     def _leaf(self, t: Tensor) -> str:
         b = self.b
-        if id(t) in self.param_ids:
+        if id(t) in self.param_ids or any(t is p for p in self.frozen):
             name = self.param_names[id(t)]
             self.param_tensors[id(t)] = b.bind(t, name + "_param", "Parameters (checked, .grad set)")
             self.param_arrays[id(t)] = b.bind(t.data, name, "their arrays (updated in place)")
             return self.param_arrays[id(t)]
         if t.requires_grad:
             raise CompileError(
-                f"a tensor of shape {t.shape} requires grad but is not one of the optimizer's parameters"
+                f"a tensor of shape {t.shape} requires grad but is a parameter of neither the optimizer "
+                "nor the model (made during the step?), so the program could not find it again"
             )
         if t._ctx is not None and self._is_reshaped_x(t):  # Flatten of images: a view of the batch
             name = b.fresh("x")
@@ -164,7 +167,7 @@ class Recorder:
                 continue
             fn = t._ctx
             if fn is None or not fn.inputs:
-                if id(t) in self.param_ids:
+                if id(t) in self.param_arrays:
                     self.param_grads[id(t)] = g
                 continue
             in_grads = BACKWARD[type(fn)](b, fn, t, g, values[id(t)], [values[id(i)] for i in fn.inputs])
@@ -187,8 +190,12 @@ class Recorder:
         b.line("# update: the optimizer's step")
         guards = emit_update(b, self.optimizer, self.param_grads, self.param_arrays)
         for pid, grad in self.param_grads.items():
-            b.line(f"{self.param_tensors[pid]}.grad = {grad}")
-        for p in self.params:
+            p = self.param_tensors[pid]
+            if pid in self.param_ids:  # zero_grad() cleared it: the gradient is stored as is
+                b.line(f"{p}.grad = {grad}")
+            else:  # no optimizer clears it: gradients add up from step to step, as in the engine
+                b.line(f"{p}.grad = {grad}.copy() if {p}.grad is None else np.add({p}.grad, {grad})")
+        for p in self.params + self.frozen:
             if id(p) not in self.param_tensors:  # a parameter no gradient reaches: it must stay so
                 name = b.bind(p, self.param_names[id(p)] + "_param", "Parameters (checked, .grad set)")
                 self.param_tensors[id(p)] = name
