@@ -26,10 +26,15 @@ class Builder:
         self.lines: list[str] = []
         self._count = 0
         self._constants: set[str] = set()
+        self._memo: dict[int, dict[str, str]] = {}
 
     def fresh(self, hint: str) -> str:
         self._count += 1
         return f"{hint}{self._count}"
+
+    def memo(self, fn: Any) -> dict[str, str]:
+        """Names a forward rule leaves for the same op's backward rule (the op's `saved`, as names)."""
+        return self._memo.setdefault(id(fn), {})
 
     def note(self, kind: str, text: str) -> None:
         self.setup.setdefault(kind, []).append(text)

@@ -34,10 +34,6 @@ def rule(op: type) -> Callable[[type], type]:
     return register
 
 
-def _shape(b: Builder, name: str, fallback: Any) -> tuple[int, ...]:
-    return b.value(name).shape if name in b.namespace else fallback.shape
-
-
 def _times(b: Builder, g: str, scale: float) -> str:
     """`g * scale`: computed once at capture when `g` is fixed (the loss's seed 1), else every step."""
     if b.is_constant(g):
@@ -93,11 +89,11 @@ class _CrossEntropy:
             raise CompileError("cross_entropy: only integer class labels replay (not probability targets)")
         z = fn.inputs[0].data
         n, classes = z.shape
-        fn.compiled_rows = rows = b.bind(np.arange(n), "rows", "constants", f"np.arange({n})")
+        b.memo(fn)["rows"] = rows = b.bind(np.arange(n), "rows", "constants", f"np.arange({n})")
         top, total = b.buffer(z[:, :1], "zmax"), b.buffer(z[:, :1], "zsum")
         shifted, e = b.buffer(z, "shifted"), b.buffer(z, "e")
         log_probs = b.buffer(z, "log_probs")
-        fn.compiled_log_probs = log_probs
+        b.memo(fn)["log_probs"] = log_probs
         loss = b.fresh("loss")
         b.line(f"if {labels}.min() < 0 or {labels}.max() >= {classes}: raise ValueError(")
         b.line(
@@ -122,8 +118,8 @@ class _CrossEntropy:
     def backward(b, fn, node, g, out, ins):
         logits, labels = ins
         grad = b.buffer(fn.inputs[0].data, "dlogits")
-        b.line(f"np.exp({fn.compiled_log_probs}, out={grad})")
-        b.line(f"{grad}[{fn.compiled_rows}, {labels}] -= 1  # softmax - onehot")
+        b.line(f"np.exp({b.memo(fn)['log_probs']}, out={grad})")
+        b.line(f"{grad}[{b.memo(fn)['rows']}, {labels}] -= 1  # softmax - onehot")
         g_rows = f"{g}[:, None]" if fn.reduction == "none" else _times(b, g, fn.scale)
         b.line(f"np.multiply({grad}, {g_rows}, out={grad})")
         return [grad, None]
@@ -136,7 +132,7 @@ class _MseLoss:
         x, t = ins
         if fn.needs_input_grad[1]:
             raise CompileError("mse_loss: a target that requires grad does not replay")
-        d = fn.compiled_d = b.buffer(fn.inputs[0].data, "diff")
+        d = b.memo(fn)["d"] = b.buffer(fn.inputs[0].data, "diff")
         squared = b.buffer(fn.inputs[0].data, "squared")
         b.line(f"np.subtract({x}, {t}, out={d})")
         b.line(f"np.multiply({d}, {d}, out={squared})")
@@ -150,7 +146,7 @@ class _MseLoss:
     @staticmethod
     def backward(b, fn, node, g, out, ins):
         gd = b.buffer(fn.inputs[0].data, "dout")
-        b.line(f"np.multiply({fn.compiled_d}, {_times(b, g, fn.scale)}, out={gd})")
+        b.line(f"np.multiply({b.memo(fn)['d']}, {_times(b, g, fn.scale)}, out={gd})")
         return [gd, None]
 
 
