@@ -393,3 +393,16 @@ def test_a_tensor_that_requires_grad_made_during_the_step_is_refused():
     twins = Twins(lambda: mlp([4, 3], "relu"), loss_with_a_fresh_leaf, OPTIMIZERS["sgd"])
     with pytest.raises(CompileError, match=r"shape \(3,\) requires grad but is a parameter of neither"):
         twins.step(np.ones((2, 4), np.float32), np.array([0, 1]))
+
+
+def test_a_batch_size_that_keeps_changing_keeps_a_bounded_number_of_programs():
+    from tinygrad_mnist.compile.step import MAX_PROGRAMS
+
+    twins = Twins(lambda: mlp([4, 3], "relu"), recipes.cross_entropy, OPTIMIZERS["sgd"])
+    rng = np.random.default_rng(13)
+    for batch in range(1, MAX_PROGRAMS + 4):
+        for x, y in batches(rng, 0, batch, 4, 3, 3):
+            twins.both(x, y)
+    assert len(twins.step.programs) == MAX_PROGRAMS
+    assert (1, 4) not in [key[0] for key in twins.step.programs]  # the oldest went first
+    twins.assert_same()

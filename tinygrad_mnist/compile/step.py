@@ -10,8 +10,9 @@ the second runs eagerly again and builds the program, which must come out the sa
 call's (otherwise the step's graph depends on the data: value-dependent control flow); later calls
 run the program. A shorter last batch is a new signature, so it captures its own program. A failed
 guard (a parameter swapped, `requires_grad` changed, the optimiser's settings changed shape) makes
-the step capture again. A step that cannot be replayed (`CompileError`) runs eagerly from then on,
-with a warning (unless `warn=False`), or raises if `strict=True`.
+the step capture again. At most `MAX_PROGRAMS` programs are kept (the oldest is dropped first). A
+step that cannot be replayed (`CompileError`) runs eagerly from then on, with a warning (unless
+`warn=False`), or raises if `strict=True`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,17 @@ import numpy as np
 from tinygrad_mnist.autograd import Tensor
 from tinygrad_mnist.compile.builder import CompileError
 from tinygrad_mnist.compile.program import Program, Recorder
+
+MAX_PROGRAMS = 8
+"""Programs kept per step (one per input signature, oldest dropped first): each holds its own buffers,
+so a caller that changes the batch size all the time cannot grow memory without bound."""
+
+
+def _remember(table: dict, key: tuple, value: object, limit: int = MAX_PROGRAMS) -> None:
+    table.pop(key, None)
+    table[key] = value
+    while len(table) > limit:
+        del table[next(iter(table))]
 
 
 class CompiledStep:
@@ -87,9 +99,9 @@ class CompiledStep:
     def _keep(self, key: tuple, program: Program) -> None:
         first = self._pending.pop(key, None)
         if first is None:
-            self._pending[key] = program.source
+            _remember(self._pending, key, program.source)
         elif first == program.source:
-            self.programs[key] = program
+            _remember(self.programs, key, program)
         else:
             raise CompileError(
                 "the step's graph changed between two calls with the same shapes: its ops or constants "
@@ -99,7 +111,7 @@ class CompiledStep:
     def _give_up(self, key: tuple, error: CompileError) -> None:
         if self.strict:
             raise error
-        self.eager_reasons[key] = str(error)
+        _remember(self.eager_reasons, key, str(error), limit=8 * MAX_PROGRAMS)
         if self.warn:
             warnings.warn(f"compile_step: running eagerly for inputs {key[0]}: {error}", stacklevel=4)
 
