@@ -14,11 +14,13 @@ Contestants, each starting from the same weights (copied from our model) and vis
   zero_grad, backward, step, read the loss) with batches gathered by index from one permutation, on
   the library as it is: `nn.Linear` records one fused `linear` op, the squared error (`F.mse_loss`)
   one fused `mse_loss` op;
-- "ours via fit()": `tinygrad_mnist.train.fit` itself, one call per epoch with the same permutation
+- "ours via fit()": `tinygrad_mnist.train.fit` itself (compiled, its default), one call per epoch with the same permutation
   (it also counts correct predictions per batch, which the others don't);
 - "ours, unfused": the bare loop with those two written out as before they were fused, `nn.Linear` as
   `x @ weight.T + bias` (transpose, matmul, add) and the squared error as `((out - onehot) ** 2).sum()`
   (sub, pow, sum): what the fused ops save (`--no-unfused` skips it);
+- "ours, compiled": the bare loop through `tinygrad_mnist.compile.compile_step`, the step captured
+  once per batch shape and replayed as generated numpy (bit-for-bit the numbers of "ours");
 - "numpy": the hand-written step in benchmarks/numpy_mlp.py, the floor;
 - "PyTorch": eager CPU torch with `torch.set_num_threads(2)`, when torch can be imported.
 Each epoch's batch order is `np.random.default_rng(seed + epoch).permutation(n)`, the order
@@ -51,6 +53,7 @@ import numpy_mlp  # noqa: E402
 from tinygrad_mnist import optim  # noqa: E402
 from tinygrad_mnist.atomic import atomic_write_text  # noqa: E402
 from tinygrad_mnist.autograd import Tensor  # noqa: E402
+from tinygrad_mnist.compile import compile_step  # noqa: E402
 from tinygrad_mnist.models import build_model  # noqa: E402
 from tinygrad_mnist.nn import Linear  # noqa: E402
 from tinygrad_mnist.nn import functional as F  # noqa: E402
@@ -103,6 +106,23 @@ class Ours:
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         return evaluate(self.model, x, y)[1]
+
+
+class OursCompiled(Ours):
+    """This framework with the step captured once and replayed as numpy (`tinygrad_mnist.compile`)."""
+
+    label = "ours, compiled"
+
+    def __init__(self, setup: Setup, seed: int):
+        super().__init__(setup, seed)
+        self.step = compile_step(self.model, self.loss_fn, self.optimizer, strict=True)
+
+    def train(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, epoch_seed: int) -> float:
+        step, b, total = self.step, self.setup.batch_size, 0.0
+        for start in range(0, len(order), b):
+            index = order[start : start + b]
+            total += step(x[index], y[index])[0] * len(index)
+        return total / len(order)
 
 
 class _UnfusedLinear(Linear):
@@ -356,6 +376,9 @@ def ratio(result: dict[str, Any], a: str, b: str) -> float | None:
     return c[a]["median_s"] / c[b]["median_s"] if a in c and b in c else None
 
 
+COMPILED_TARGETS = {1: 0.70, 32: 0.90}  # issue 14: compiled / hand-written numpy; 0.95 at 128 and 512
+
+
 def format_race(result: dict[str, Any], unit: str) -> str:
     s = result["setup"]
     lines = [
@@ -368,7 +391,7 @@ def format_race(result: dict[str, Any], unit: str) -> str:
             f"  {label:18}{c['median_s']:10.3f}{min(c['seconds']):9.3f}{c['samples_per_s']:12,.0f}"
             f"{c['train_loss']:12.4f}{c['test_accuracy']:10.2%}"
         )
-    for ours in ("ours", "ours via fit()", "ours, unfused"):
+    for ours in ("ours", "ours via fit()", "ours, unfused", "ours, compiled"):
         parts = []
         for other in ("numpy (by hand)", "PyTorch"):
             r = ratio(result, ours, other)
@@ -376,6 +399,11 @@ def format_race(result: dict[str, Any], unit: str) -> str:
                 parts.append(f"/{other.split()[0]} {r:.2f}")
         if parts:
             lines.append(f"  {ours + ':':20}" + "   ".join(parts))
+    compiled = ratio(result, "ours, compiled", "numpy (by hand)")
+    if compiled is not None:
+        target = COMPILED_TARGETS.get(s["batch_size"], 0.95)
+        verdict = "met" if compiled <= target else "NOT met"
+        lines.append(f"  {'issue 14 target:':20}compiled/numpy {compiled:.2f} <= {target:.2f}: {verdict}")
     saved = ratio(result, "ours", "ours, unfused")
     if saved is not None:
         lines.append(f"  {'fused ops:':20}ours/unfused {saved:.2f}")
@@ -453,7 +481,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print("PyTorch: skipped" + (" (--no-torch)" if args.no_torch else " (not importable)"))
     else:
         print(f"PyTorch: {torch_v}, torch.set_num_threads(2)")
-    contestants: list[type] = [Ours] + ([] if args.no_fit else [OursFit])
+    contestants: list[type] = [Ours, OursCompiled] + ([] if args.no_fit else [OursFit])
     contestants += ([] if args.no_unfused else [OursUnfused]) + [Numpy]
     if torch_v is not None:
         contestants.append(Torch)

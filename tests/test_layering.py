@@ -88,6 +88,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("engine", {"autograd", "tensor"}),
     ("engine tools", {"gradcheck", "testing", "viz"}),
     ("modules and optimisers", {"nn", "optim"}),
+    ("compiled steps", {"compile"}),
     ("data", {"data"}),
     ("checkpoints", {"architecture", "checkpoint"}),
     (
@@ -135,3 +136,8 @@ def test_no_module_imports_a_higher_layer():
                             f"{f.relative_to(ROOT)} ({LAYERS[rank][0]}) imports {target} ({LAYERS[RANK[target]][0]})"
                         )
     assert not wrong, "\n".join(wrong)
+
+
+def test_compile_sits_on_the_engine_and_optim_only():
+    allowed = ("tinygrad_mnist.autograd", "tinygrad_mnist.optim", "tinygrad_mnist.compile")
+    assert {m for m in project_imports(PACKAGE / "compile") if not m.startswith(allowed)} == set()

@@ -203,6 +203,7 @@ def fit(
     scheduler: Any = None,
     divergence_factor: float | None = DIVERGENCE_FACTOR,
     augment: Callable[[np.ndarray], np.ndarray] | None = None,
+    compile: bool = True,
 ) -> History:
     """Train `model` for `epochs` passes over (x_train, y_train) and return the per-epoch `History`.
 
@@ -219,6 +220,8 @@ def fit(
     check), raises `TrainingDiverged` naming the epoch, batch and learning rate; nothing is saved then,
     so `checkpoint` keeps what it held and `best_checkpoint` the best epoch before the explosion.
     Integer inputs are refused (scale 0..255 pixels to floats first), as PyTorch's layers refuse them.
+    With `compile` (the default) each batch shape's step is captured once and replayed as generated
+    numpy (`tinygrad_mnist.compile`, the same numbers); a step it cannot replay runs eagerly.
     """
     _check_data(x_train, y_train, "fit")
     if epochs < 1 or log_every < 1:
@@ -227,11 +230,16 @@ def fit(
     history, best_accuracy = History(), -1.0
     guard = _DivergenceGuard(divergence_factor)
     show_bar = _progress_enabled(progress)
+    step = None
+    if compile:
+        from tinygrad_mnist.compile import compile_step  # the speed layer sits above nn and optim
+
+        step = compile_step(model, loss_fn, optimizer, warn=False)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         per_batch = scheduler if getattr(scheduler, "per_batch", False) else None
         train_loss, train_accuracy = _train_epoch(
-            model, optimizer, loss_fn, loader, f"{epoch}/{epochs}", show_bar, guard, per_batch, augment
+            model, optimizer, loss_fn, loader, f"{epoch}/{epochs}", show_bar, guard, per_batch, augment, step
         )
         seconds = time.perf_counter() - start
         if scheduler is not None and per_batch is None:
@@ -265,8 +273,10 @@ def _train_epoch(
     guard: _DivergenceGuard,
     scheduler: Any = None,
     augment: Callable[[np.ndarray], np.ndarray] | None = None,
+    compiled: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]] | None = None,
 ) -> tuple[float, float]:
-    """One pass over `loader`, the textbook step per batch; returns mean loss and accuracy of the pass."""
+    """One pass over `loader`, the textbook step per batch; returns mean loss and accuracy of the pass.
+    A `compiled` step does the same five things in one call (so its loss is checked after the update)."""
     if hasattr(model, "train"):
         model.train()
     total_loss, correct, seen = 0.0, 0, 0
@@ -274,17 +284,23 @@ def _train_epoch(
     # numpy's overflow warnings would only repeat, less clearly, what the finite-loss check reports
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for step, (xb, yb) in enumerate(bar, start=1):
-            out = model(Tensor(xb if augment is None else augment(xb)))
-            loss = loss_fn(out, yb)
-            value = float(loss.data)
-            guard.check(value, f"at epoch {epoch.split('/')[0]}, batch {step}/{len(loader)}", optimizer)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            xb = xb if augment is None else augment(xb)
+            where = f"at epoch {epoch.split('/')[0]}, batch {step}/{len(loader)}"
+            if compiled is not None:
+                value, outputs = compiled(xb, yb)
+                guard.check(value, where, optimizer)
+            else:
+                out = model(Tensor(xb))
+                loss = loss_fn(out, yb)
+                value, outputs = float(loss.data), out.data
+                guard.check(value, where, optimizer)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
             if scheduler is not None:
                 scheduler.step()
             total_loss += value * len(yb)
-            correct += int((out.data.argmax(axis=1) == yb).sum())
+            correct += int((outputs.argmax(axis=1) == yb).sum())
             seen += len(yb)
             if show_bar and step % 20 == 0:
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}", refresh=False)

@@ -93,6 +93,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar (it is off anyway when not a terminal)"
     )
+    parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="run every step with the eager engine instead of the captured numpy program (docs/performance.md)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -163,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
             ),
             augment=make_augment(settings["augment"], args.seed),
             log_every=recipe.log_every if args.epochs is None else 1,
+            compile=not args.no_compile,
         )
     except TrainingDiverged as err:
         raise CLIError(str(err)) from None

@@ -1,0 +1,319 @@
+"""Replay rules: for each supported `Function`, the numpy lines of its forward and of its backward.
+
+Each rule emits exactly the arithmetic of its op's `forward`/`backward` (same ufuncs, same order,
+same operand layouts), only into preallocated buffers with `out=`, so a replayed step gives the very
+numbers the engine gives. An op with no rule here is refused at capture (`CompileError`), never
+approximated. A rule gets the builder, the recorded op `fn`, the output tensor `node` (its shape and
+dtype as seen during capture) and the names of its inputs; a backward rule also gets the names of
+the upstream gradient `g` and of the output, and returns one gradient name (or None) per input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tinygrad_mnist.autograd import fused, ops
+from tinygrad_mnist.compile.builder import Builder, CompileError
+
+Forward = Callable[[Builder, Any, Any, list[str]], str]
+Backward = Callable[[Builder, Any, Any, str, str, list[str]], list[str | None]]
+FORWARD: dict[type, Forward] = {}
+BACKWARD: dict[type, Backward] = {}
+
+
+def rule(op: type) -> Callable[[type], type]:
+    """Register a class's `forward` and `backward` static methods as the replay rule of `op`."""
+
+    def register(cls: type) -> type:
+        FORWARD[op], BACKWARD[op] = cls.forward, cls.backward
+        return cls
+
+    return register
+
+
+def _times(b: Builder, g: str, scale: float) -> str:
+    """`g * scale`: computed once at capture when `g` is fixed (the loss's seed 1), else every step."""
+    if b.is_constant(g):
+        return b.constant(b.value(g) * scale)
+    return f"{g} * {scale!r}"
+
+
+# ---------------------------------------------------------------------- fused ops
+@rule(fused.Linear)
+class _Linear:
+    @staticmethod
+    def forward(b, fn, node, ins):
+        x, w, *bias = ins
+        if node.data.ndim != 2 or fn.inputs[0].data.ndim != 2:
+            raise CompileError(f"linear: only 2-D (batch, features) inputs replay, got {fn.inputs[0].shape}")
+        out = b.buffer(node.data)
+        w_t = b.view(w, "{}.T", w + "_T")
+        b.line(f"np.matmul({x}, {w_t}, out={out})")
+        if bias:
+            b.line(f"np.add({out}, {bias[0]}, out={out})")
+        return out
+
+    @staticmethod
+    def backward(b, fn, node, g, out, ins):
+        x, w, *bias = ins
+        needs = fn.needs_input_grad
+        gx = gw = gb = None
+        if needs[0]:
+            gx = b.buffer(fn.inputs[0].data, "dx")
+            b.line(f"np.matmul({g}, {w}, out={gx})")
+        if needs[1]:
+            gw = b.buffer(fn.inputs[1].data, "d" + w)
+            g_t = b.view(g, "{}.T", g + "_T")
+            if node.data.shape[0] == 1:  # fast.matmul_2d: one sample's gradient is an outer product
+                b.line(f"np.multiply({g_t}, {x}, out={gw})")
+            else:
+                b.line(f"np.matmul({g_t}, {x}, out={gw})")
+        if bias and needs[2]:
+            if node.data.shape[0] == 1:  # fast.sum_rows: one row is its own sum
+                gb = b.view(g, "{}[0]", "d" + bias[0])
+            else:
+                gb = b.buffer(fn.inputs[2].data, "d" + bias[0])
+                b.line(f"np.sum({g}, axis=0, out={gb})")
+        return [gx, gw, gb][: len(ins)]
+
+
+@rule(fused.CrossEntropy)
+class _CrossEntropy:
+    @staticmethod
+    def forward(b, fn, node, ins):
+        logits, labels = ins
+        if fn.labels is None:
+            raise CompileError("cross_entropy: only integer class labels replay (not probability targets)")
+        z = fn.inputs[0].data
+        n, classes = z.shape
+        b.memo(fn)["rows"] = rows = b.bind(np.arange(n), "rows", "constants", f"np.arange({n})")
+        top, total = b.buffer(z[:, :1], "zmax"), b.buffer(z[:, :1], "zsum")
+        shifted, e = b.buffer(z, "shifted"), b.buffer(z, "e")
+        log_probs = b.buffer(z, "log_probs")
+        b.memo(fn)["log_probs"] = log_probs
+        loss = b.fresh("loss")
+        b.line(f"if {labels}.min() < 0 or {labels}.max() >= {classes}: raise ValueError(")
+        b.line(
+            f"    f'cross_entropy: class indices must be in [0, {classes}), got {{{labels}.min()}}..{{{labels}.max()}}')"
+        )
+        b.line(f"np.max({logits}, axis=1, keepdims=True, out={top})")
+        b.line(f"np.subtract({logits}, {top}, out={shifted})")
+        b.line(f"np.exp({shifted}, out={e})")
+        b.line(f"np.sum({e}, axis=1, keepdims=True, out={total})")
+        b.line(f"np.log({total}, out={total})")
+        b.line(f"np.subtract({shifted}, {total}, out={log_probs})")
+        per_row = f"(-{log_probs}[{rows}, {labels}])"
+        dtype = z.dtype.name
+        if fn.reduction == "none":
+            b.line(f"{loss} = np.asarray({per_row}, dtype=np.{dtype})")
+        else:
+            scale = b.constant(z.dtype.type(fn.scale))
+            b.line(f"{loss} = np.asarray({per_row}.sum() * {scale}, dtype=np.{dtype})")
+        return loss
+
+    @staticmethod
+    def backward(b, fn, node, g, out, ins):
+        logits, labels = ins
+        grad = b.buffer(fn.inputs[0].data, "dlogits")
+        b.line(f"np.exp({b.memo(fn)['log_probs']}, out={grad})")
+        b.line(f"{grad}[{b.memo(fn)['rows']}, {labels}] -= 1  # softmax - onehot")
+        g_rows = f"{g}[:, None]" if fn.reduction == "none" else _times(b, g, fn.scale)
+        b.line(f"np.multiply({grad}, {g_rows}, out={grad})")
+        return [grad, None]
+
+
+@rule(fused.MseLoss)
+class _MseLoss:
+    @staticmethod
+    def forward(b, fn, node, ins):
+        x, t = ins
+        if fn.needs_input_grad[1]:
+            raise CompileError("mse_loss: a target that requires grad does not replay")
+        d = b.memo(fn)["d"] = b.buffer(fn.inputs[0].data, "diff")
+        squared = b.buffer(fn.inputs[0].data, "squared")
+        b.line(f"np.subtract({x}, {t}, out={d})")
+        b.line(f"np.multiply({d}, {d}, out={squared})")
+        if fn.reduction == "none":
+            return squared
+        loss = b.fresh("loss")
+        reduce = "sum" if fn.reduction == "sum" else "mean"
+        b.line(f"{loss} = np.asarray({squared}.{reduce}())")
+        return loss
+
+    @staticmethod
+    def backward(b, fn, node, g, out, ins):
+        gd = b.buffer(fn.inputs[0].data, "dout")
+        b.line(f"np.multiply({b.memo(fn)['d']}, {_times(b, g, fn.scale)}, out={gd})")
+        return [gd, None]
+
+
+# ---------------------------------------------------------------------- elementwise
+def _unary(ufunc: str) -> Forward:
+    def forward(b, fn, node, ins):
+        out = b.buffer(node.data)
+        b.line(f"np.{ufunc}({ins[0]}, out={out})")
+        return out
+
+    return forward
+
+
+@rule(ops.Sigmoid)
+class _Sigmoid:
+    @staticmethod
+    def forward(b, fn, node, ins):  # 1 / (1 + exp(-x)), step by step in one buffer
+        out, one = b.buffer(node.data, "s"), b.scalar(1, node.data.dtype, "ONE")
+        b.line(f"np.negative({ins[0]}, out={out}); np.exp({out}, out={out})")
+        b.line(f"np.add({one}, {out}, out={out}); np.divide({one}, {out}, out={out})")
+        return out
+
+    @staticmethod
+    def backward(b, fn, node, g, out, ins):  # g * out * (1 - out)
+        grad, one_minus = b.buffer(node.data, "ds"), b.buffer(node.data, "u")
+        one = b.scalar(1, node.data.dtype, "ONE")
+        b.line(f"np.multiply({g}, {out}, out={grad}); np.subtract({one}, {out}, out={one_minus})")
+        b.line(f"np.multiply({grad}, {one_minus}, out={grad})")
+        return [grad]
+
+
+@rule(ops.Tanh)
+class _Tanh:
+    forward = staticmethod(_unary("tanh"))
+
+    @staticmethod
+    def backward(b, fn, node, g, out, ins):  # g * (1 - out * out)
+        grad, slope = b.buffer(node.data, "dt"), b.buffer(node.data, "u")
+        one = b.scalar(1, node.data.dtype, "ONE")
+        b.line(f"np.multiply({out}, {out}, out={slope}); np.subtract({one}, {slope}, out={slope})")
+        b.line(f"np.multiply({g}, {slope}, out={grad})")
+        return [grad]
+
+
+@rule(ops.Relu)
+class _Relu:
+    @staticmethod
+    def forward(b, fn, node, ins):
+        out, zero = b.buffer(node.data, "r"), b.scalar(0, node.data.dtype, "ZERO")
+        b.line(f"np.maximum({ins[0]}, {zero}, out={out})")
+        return out
+
+    @staticmethod
+    def backward(b, fn, node, g, out, ins):  # g * (out > 0)
+        grad, mask = b.buffer(node.data, "dr"), b.buffer(node.data, "mask", dtype=bool)
+        zero = b.scalar(0, node.data.dtype, "ZERO")
+        b.line(f"np.greater({out}, {zero}, out={mask}); np.multiply({g}, {mask}, out={grad})")
+        return [grad]
+
+
+def _binary(ufunc: str) -> Forward:
+    def forward(b, fn, node, ins):
+        out = b.buffer(node.data)
+        b.line(f"np.{ufunc}({ins[0]}, {ins[1]}, out={out})")
+        return out
+
+    return forward
+
+
+def _to_input(b: Builder, fn: Any, i: int, expression: str, node: Any) -> str:
+    """`unbroadcast(expression, input_shape)` into a buffer: a plain copy-free write when shapes agree."""
+    like = fn.inputs[i].data
+    grad = b.buffer(like, "d")
+    if like.shape == node.data.shape:
+        b.line(f"np.{expression.format(out=grad)}")
+    else:  # a broadcast input: numpy computes the product, the engine's own unbroadcast sums it down
+        b.namespace.setdefault("unbroadcast", ops.unbroadcast)
+        b.line(f"np.copyto({grad}, unbroadcast(np.{expression.format(out='None')}, {like.shape}))")
+    return grad
+
+
+@rule(ops.Add)
+class _Add:
+    forward = staticmethod(_binary("add"))
+
+    @staticmethod
+    def backward(b, fn, node, g, out, ins):
+        return [_to_input(b, fn, i, f"positive({g}, out={{out}})", node) if need else None
+                for i, need in enumerate(fn.needs_input_grad)]  # fmt: skip
+
+
+@rule(ops.Sub)
+class _Sub:
+    forward = staticmethod(_binary("subtract"))
+
+    @staticmethod
+    def backward(b, fn, node, g, out, ins):
+        da, db = fn.needs_input_grad
+        return [
+            _to_input(b, fn, 0, f"positive({g}, out={{out}})", node) if da else None,
+            _to_input(b, fn, 1, f"negative({g}, out={{out}})", node) if db else None,
+        ]
+
+
+@rule(ops.Mul)
+class _Mul:
+    forward = staticmethod(_binary("multiply"))
+
+    @staticmethod
+    def backward(b, fn, node, g, out, ins):
+        da, db = fn.needs_input_grad
+        if b.is_constant(g) and node.data.ndim == 0:  # the gradient of a scaled loss: known at capture
+            return [b.constant(b.value(g) * b.value(ins[1 - i])) if need and b.is_constant(ins[1 - i])
+                    else _to_input(b, fn, i, f"multiply({g}, {ins[1 - i]}, out={{out}})", node) if need else None
+                    for i, need in enumerate((da, db))]  # fmt: skip
+        return [
+            _to_input(b, fn, 0, f"multiply({g}, {ins[1]}, out={{out}})", node) if da else None,
+            _to_input(b, fn, 1, f"multiply({g}, {ins[0]}, out={{out}})", node) if db else None,
+        ]
+
+
+# ---------------------------------------------------------------------- movement and matrix product
+@rule(ops.Reshape)
+class _Reshape:
+    @staticmethod
+    def forward(b, fn, node, ins):
+        if ins[0] in b.namespace:
+            return b.view(ins[0], f"{{}}.reshape({node.data.shape})", "v")
+        name = b.fresh("v")
+        b.line(f"{name} = {ins[0]}.reshape({node.data.shape})")
+        return name
+
+    @staticmethod
+    def backward(b, fn, node, g, out, ins):
+        return [b.view(g, f"{{}}.reshape({fn.inputs[0].data.shape})", "dv")]
+
+
+@rule(ops.MatMul)
+class _MatMul:
+    @staticmethod
+    def forward(b, fn, node, ins):
+        a, c = (t.data for t in fn.inputs)
+        if a.ndim != 2 or c.ndim != 2:
+            raise CompileError(f"matmul: only matrices replay, got shapes {a.shape} and {c.shape}")
+        for t in (a, c):
+            if t.flags.f_contiguous and not t.flags.c_contiguous:
+                raise CompileError("matmul: a transposed (Fortran-ordered) operand does not replay")
+        out = b.buffer(node.data)
+        b.line(f"np.matmul({ins[0]}, {ins[1]}, out={out})")
+        return out
+
+    @staticmethod
+    def backward(b, fn, node, g, out, ins):  # fast.matmul_like on C-ordered operands: matmul_2d
+        a, c = (t.data for t in fn.inputs)
+        da, dc = fn.needs_input_grad
+        grads: list[str | None] = [None, None]
+        if da:  # g @ c.T, an outer product when the inner size is 1
+            grads[0] = b.buffer(a, "dm")
+            op = "multiply" if node.data.shape[1] == 1 else "matmul"
+            b.line(f"np.{op}({g}, {ins[1]}.T, out={grads[0]})")
+        if dc:  # a.T @ g
+            grads[1] = b.buffer(c, "dm")
+            op = "multiply" if a.shape[0] == 1 else "matmul"
+            b.line(f"np.{op}({ins[0]}.T, {g}, out={grads[1]})")
+        return grads
+
+
+def supported() -> list[str]:
+    """Names of the ops that have a replay rule (for docs and error messages)."""
+    return sorted(op.name for op in FORWARD)
