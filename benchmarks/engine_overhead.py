@@ -41,7 +41,7 @@ OPS: dict[str, tuple[Callable[[Any, Any], Any], Callable[[np.ndarray, np.ndarray
     "div": (lambda a, b: a / b, lambda a, b: a / b),
     "mul by scalar": (lambda a, b: a * 0.5, lambda a, b: a * 0.5),
     "neg": (lambda a, b: -a, lambda a, b: -a),
-    "pow 2": (lambda a, b: a**2, lambda a, b: a**2),
+    "pow": (lambda a, b: a**2, lambda a, b: a**2),
     "matmul": (lambda a, b: a @ b, lambda a, b: a @ b),
     "exp": (lambda a, b: a.exp(), np.exp),
     "log": (lambda a, b: a.log(), lambda a, b: np.log(a)),

@@ -28,10 +28,10 @@ def copy_layers(model: Any) -> list[Layer]:
     return layers
 
 
-def relu_mlp_train_step(layers: list[Layer], x: np.ndarray, labels: np.ndarray, lr: float) -> float:
-    """One SGD step of a ReLU MLP with softmax cross-entropy (mean over the batch); returns the loss.
+def relu_mlp_gradients(layers: list[Layer], x: np.ndarray, labels: np.ndarray) -> tuple[float, list[Layer]]:
+    """Loss and (dW, db) per layer of a ReLU MLP with softmax cross-entropy (mean over the batch).
 
-    Hidden layers use ReLU, the last layer outputs logits. Updates `layers` in place.
+    Hidden layers use ReLU, the last layer outputs logits.
     """
     # forward: keep each layer's input for the weight gradients
     inputs, a = [], x
@@ -48,16 +48,26 @@ def relu_mlp_train_step(layers: list[Layer], x: np.ndarray, labels: np.ndarray, 
     g = np.exp(log_probs)
     g[rows, labels] -= 1
     g /= n
+    grads: list[Layer] = [None] * len(layers)  # type: ignore[list-item]
     for i in range(len(layers) - 1, -1, -1):
-        W, b = layers[i]
+        W, _ = layers[i]
         a_in = inputs[i]
-        dW = g.T @ a_in
-        db = g.sum(axis=0)
+        grads[i] = (g.T @ a_in, g.sum(axis=0))
         if i > 0:
             g = (g @ W) * (a_in > 0)  # a_in is the previous layer's ReLU output
+    return float(loss), grads
+
+
+def relu_mlp_train_step(layers: list[Layer], x: np.ndarray, labels: np.ndarray, lr: float) -> float:
+    """One SGD step of a ReLU MLP with softmax cross-entropy (mean over the batch); returns the loss.
+
+    Updates `layers` in place.
+    """
+    loss, grads = relu_mlp_gradients(layers, x, labels)
+    for (W, b), (dW, db) in zip(layers, grads):
         W -= lr * dW
         b -= lr * db
-    return float(loss)
+    return loss
 
 
 def sigmoid_squared_error_step(layers: list[Layer], x: np.ndarray, label: int, lr: float) -> float:

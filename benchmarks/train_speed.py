@@ -114,7 +114,7 @@ class _UnfusedLinear(Linear):
 
 
 def _unfused_squared_error(out: Tensor, labels: np.ndarray) -> Tensor:
-    """`recipes.squared_error` as it was before the fused op: sub, pow 2 and sum, then the 1/N."""
+    """`recipes.squared_error` as it was before the fused op: sub, pow and sum, then the 1/N."""
     target = F.one_hot(labels, out.shape[1], dtype=out.dtype)
     return ((out - target) ** 2).sum() * (1.0 / len(labels))
 

@@ -4,7 +4,7 @@
 
 Four pictures: a tiny expression with its gradients, a one-hidden-layer MLP's loss with gradients
 (every op, framed by module), the same MLP collapsed to one box per layer, and a deep sigmoid network
-next to the same network with ReLU, where the red boxes show the vanishing gradients.
+next to the same network with ReLU in one picture, where the red boxes show the vanishing gradients.
 """
 
 from __future__ import annotations
@@ -58,23 +58,37 @@ def mlp_loss(out: Path) -> None:
     render(graph, out / "graph_mlp_collapsed.png")
 
 
+class SideBySide(nn.Module):
+    """Two networks in one model, so one picture names their layers `sigmoid.fc1`, `relu.fc1`, ..."""
+
+    def __init__(self, **networks: nn.Module) -> None:
+        super().__init__()
+        for name, network in networks.items():
+            setattr(self, name, network)
+
+
 def vanishing(out: Path) -> None:
+    """One picture, two columns fed by the same images: 7 sigmoid layers next to 7 ReLU layers."""
     images, labels = mnist_batch(8)
-    for activation in ("sigmoid", "relu"):
-        model = mlp_from_sizes([784] + [32] * 6 + [10], activation)
-        loss = nn.CrossEntropyLoss()(model(images), labels)
-        loss.name = "loss"
+    nets = {
+        activation: mlp_from_sizes([784] + [32] * 6 + [10], activation) for activation in ("sigmoid", "relu")
+    }
+    losses = []
+    for activation, net in nets.items():
+        loss = nn.CrossEntropyLoss()(net(images), labels)
+        loss.name = f"loss ({activation})"
         backward_for_drawing(loss)
-        graph = draw_graph(
-            loss,
-            module=model,
-            collapse=True,
-            show_values=False,
-            rankdir="TB",
-            grad_range=(1e-7, 0.1),  # the same scale for both pictures, so their colours compare
-            title=f"7 layers with {activation}",
-        )
-        render(graph, out / f"graph_vanishing_{activation}.png")
+        losses.append(loss)
+    graph = draw_graph(
+        losses,
+        module=SideBySide(**nets),
+        collapse=True,
+        show_values=False,
+        rankdir="TB",
+        grad_range=(1e-7, 0.1),  # fixed, so the two columns' colours compare
+        title="The same 7-layer network with sigmoid and with ReLU: mean |gradient| per layer",
+    )
+    render(graph, out / "graph_vanishing.png")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,10 +27,22 @@ def run_cli(
     )
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    """Exit code 1, a single line on stderr containing each fragment, and no traceback."""
-    assert result.returncode == 1, result.stdout + result.stderr
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str, code: int = 1) -> None:
+    """Exit code `code` (1; 2 for bad arguments), one line on stderr containing each fragment, no traceback."""
+    assert result.returncode == code, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def assert_error(result: subprocess.CompletedProcess, *fragments: str) -> list[str]:
+    """Exit code 1, no traceback, `tinygrad-mnist CMD: error: ...` first, each fragment somewhere in the
+    message (which may span several lines, one fact per line); returns the lines."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines and lines[0].startswith("tinygrad-mnist ") and ": error: " in lines[0], result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+    return lines

@@ -78,7 +78,7 @@ def test_unknown_model_is_rejected_by_the_parser(tmp_path):
     ],
 )
 def test_bad_numbers_are_user_errors(tmp_path, capsys, args, message):
-    assert main(["graph", "--out", str(tmp_path / "g.svg"), *args]) == 1
+    assert main(["graph", "--out", str(tmp_path / "g.svg"), *args]) == 2
     assert message in capsys.readouterr().err
 
 

@@ -253,5 +253,6 @@ def test_load_mnist_all_mirrors_fail(server: Server, dead_url: str, tmp_path: Pa
         assert name in message
     assert f"Downloading into {root} failed" in message
     assert "MD5 mismatch" in message and "cannot connect" in message
-    assert str(root) in message and "TINYGRAD_MNIST_DATA" in message and "--data-dir" in message
+    assert str(root) in message and "TINYGRAD_MNIST_DATA" in message and "root=FOLDER" in message
+    assert "--data-dir" in err.value.cli_message()  # the command line names its own flag
     assert _leftovers(root) == []  # no partial or corrupted file left behind

@@ -27,7 +27,7 @@ class BrokenSquare(Function):
     def forward(self, x):
         return x**2
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         grad = 2 * x * g
         grad.flat[-1] *= 1.5
         return (grad,)
@@ -40,7 +40,7 @@ class Squashed(Function):
     def forward(self, x):
         return x * 2
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (g.sum(keepdims=True),)
 
 
@@ -50,7 +50,7 @@ class Noisy(Function):
     def forward(self, x):
         return x * 2
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (g * 2 + self.rng.standard_normal() * 1e-3,)
 
 
@@ -58,7 +58,7 @@ class Upcast(Function):
     def forward(self, x):
         return x * 2
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (g.astype(np.float64) * 2,)
 
 

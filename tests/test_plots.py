@@ -206,6 +206,20 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch):
         plots.plot_curves(history())
 
 
+def test_a_one_epoch_curve_has_one_tick_at_epoch_1_and_says_1_epoch():
+    one = History([EpochResult(1, 0.3, 0.91, 0.15, 0.955, 1.0)])
+    fig = plots.plot_curves(one)
+    for ax in fig.axes[:2]:
+        assert list(ax.get_xticks()) == [1]
+        low, high = ax.get_xlim()
+        assert low < 1 < high and high - low == 2
+    assert fig._suptitle.get_text() == "Training curves (1 epoch)"
+    three = History([EpochResult(e, 0.3, 0.91, 0.15, 0.955, 1.0) for e in (1, 2, 3)])
+    fig = plots.plot_curves(three)
+    assert list(fig.axes[0].get_xticks()) == [1, 2, 3]
+    assert fig._suptitle.get_text() == "Training curves (3 epochs)"
+
+
 def test_no_pyplot_global_state(tmp_path):
     code = (
         "import sys, numpy as np\n"

@@ -1,4 +1,5 @@
-"""The named MNIST architectures, so the command line, examples and docs all build the same networks.
+"""The named MNIST models, each with its recipe, in one registry: the command line, examples and docs all
+build (and train) the same networks.
 
 Every model takes images as (N, 28, 28) or (N, 784) and returns (N, 10). The ReLU models return
 logits: softmax lives in the loss (`nn.CrossEntropyLoss`), where it is fused and numerically stable.
@@ -21,11 +22,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tinygrad_mnist import nn
+
+#: the losses a recipe may name (recipes.LOSSES implements them; models sit below recipes, so by name)
+LOSS_NAMES = ("cross_entropy", "squared_error", "quadratic_cost")
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
 
@@ -122,20 +127,108 @@ def cnn(seed: int = 0) -> nn.Module:
     return MnistCNN(seed)
 
 
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    "mlp": mlp,
-    "mlp-128": mlp_128,
-    "sigmoid-24": sigmoid_24,
-    "sigmoid-16-16": sigmoid_16_16,
-    "relu-10": relu_10,
-    "cnn": cnn,
+@dataclass(frozen=True)
+class Recipe:
+    """Default training settings of one named model (every field can be overridden on the command line)."""
+
+    loss: str
+    lr: float
+    batch_size: int
+    epochs: int
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+    train_size: int = 60_000  # the first N training images; the classic set-ups use 50,000
+    log_every: int = 1  # evaluate and print every N epochs (full-batch runs have hundreds)
+    lr_schedule: str = "constant"  # or "cosine": decay to 0 over the run; "onecycle": per batch, lr the peak
+    augment: bool = False  # random small affine warps of the training images (data.augment)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class NamedModel:
+    """One entry of the registry: how to build the network, and how it is trained by default."""
+
+    build: Callable[..., nn.Module]
+    recipe: Recipe
+
+
+MODELS: dict[str, NamedModel] = {
+    "mlp": NamedModel(
+        mlp,
+        Recipe(
+            "cross_entropy",
+            lr=0.05,
+            batch_size=128,
+            epochs=10,
+            momentum=0.9,
+            lr_schedule="cosine",
+            description="784-256-256-10 ReLU, cross-entropy, SGD with momentum 0.9, cosine learning rate",
+        ),
+    ),
+    "mlp-128": NamedModel(
+        mlp_128,
+        Recipe(
+            "cross_entropy",
+            lr=0.1,
+            batch_size=128,
+            epochs=5,
+            momentum=0.9,
+            description="784-128-10 ReLU, cross-entropy, SGD with momentum 0.9",
+        ),
+    ),
+    "sigmoid-24": NamedModel(
+        sigmoid_24,
+        Recipe(
+            "squared_error",
+            lr=0.01,
+            batch_size=1,
+            epochs=3,
+            train_size=50_000,
+            description="784-24-10 sigmoid everywhere, cost sum((out - onehot)^2), per-sample SGD",
+        ),
+    ),
+    "sigmoid-16-16": NamedModel(
+        sigmoid_16_16,
+        Recipe(
+            "quadratic_cost",
+            lr=3.0,
+            batch_size=10,
+            epochs=3,
+            train_size=50_000,
+            description="784-16-16-10 sigmoid, quadratic cost 1/(2m) sum ||a - y||^2, mini-batch SGD",
+        ),
+    ),
+    "relu-10": NamedModel(
+        relu_10,
+        Recipe(
+            "cross_entropy",
+            lr=0.1,
+            batch_size=50_000,
+            epochs=500,
+            train_size=50_000,
+            log_every=50,
+            description="784-10-10 ReLU then softmax, cross-entropy, full-batch gradient descent",
+        ),
+    ),
+    "cnn": NamedModel(
+        cnn,
+        Recipe(
+            "cross_entropy",
+            lr=3e-3,
+            batch_size=128,
+            epochs=4,
+            optimizer="adamw",
+            lr_schedule="onecycle",
+            description="2 conv blocks (batch norm, max-pool) + 128 + 10, AdamW, one-cycle learning rate",
+        ),
+    ),
 }
 
 
 def build_model(name: str, seed: int = 0) -> nn.Module:
     """The model registered as `name`, with weights drawn from `seed`."""
     try:
-        builder = MODELS[name]
+        builder = MODELS[name].build
     except KeyError:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
     return builder(seed=seed)
@@ -144,19 +237,55 @@ def build_model(name: str, seed: int = 0) -> nn.Module:
 def load_trained_model(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
     """The model a checkpoint was trained as, with its weights, in eval mode, and the checkpoint's metadata.
 
-    Works for checkpoints written by `tinygrad-mnist train --save` (or `train.fit` with metadata naming
-    the model): their metadata says which architecture to rebuild.
+    The checkpoint's layer description (`checkpoint.save` writes one for any `nn.Sequential` of our
+    layers) is rebuilt, after checking that its parameter shapes are the saved tensors' shapes; an
+    older checkpoint without one is rebuilt from the registry name in its metadata ("model").
+    Raises CheckpointError naming the file when neither is usable, or the metadata is malformed.
     """
+    from tinygrad_mnist.architecture import ArchitectureError, build, parameter_shapes
     from tinygrad_mnist.checkpoint import CheckpointError, load, load_into
 
-    metadata = load(path).metadata
+    checkpoint = load(path)
+    metadata = checkpoint.metadata
+    _check_metadata(path, metadata, CheckpointError)
     name = metadata.get("model")
-    if name not in MODELS:
+    if checkpoint.layers is not None:
+        try:
+            shapes = parameter_shapes(checkpoint.layers)
+        except ArchitectureError as error:
+            raise CheckpointError(
+                f"{path}: the checkpoint's layer description is malformed: {error}"
+            ) from None
+        saved = {key: tuple(array.shape) for key, array in checkpoint.state_dict.items()}
+        if shapes != saved:
+            raise CheckpointError(
+                f"{path}: the layer description's parameters {_shapes(shapes)} are not the saved tensors "
+                f"{_shapes(saved)}; the file was altered or damaged"
+            )
+        model = build(checkpoint.layers)
+    elif name in MODELS:
+        model = build_model(name)
+    else:
         raise CheckpointError(
-            f"{path}: the checkpoint's metadata names no known model ({name!r}); was it written by "
-            f"`tinygrad-mnist train --save`? Known models: {', '.join(MODELS)}"
+            f"{path}: the checkpoint has no layer description and its metadata names no known model "
+            f"({name!r}); it was saved from a model with a layer of its own: rebuild that model in Python "
+            f"and use checkpoint.load_into(model, path). Known models: {', '.join(MODELS)}"
         )
-    model = build_model(name)
-    load_into(model, path)
+    load_into(model, checkpoint)
     model.eval()
     return model, metadata
+
+
+def _check_metadata(path: str | os.PathLike[str], metadata: dict[str, Any], error: type[Exception]) -> None:
+    """The metadata keys the command line reads must have the right type (a file may say anything)."""
+    name, loss = metadata.get("model"), metadata.get("loss")
+    if name is not None and not isinstance(name, str):
+        raise error(f"{path}: metadata 'model' must be a model name (a string), got {type(name).__name__}")
+    if loss is not None and (not isinstance(loss, str) or loss not in LOSS_NAMES):
+        shown = repr(loss) if isinstance(loss, str) else f"a {type(loss).__name__}"
+        raise error(f"{path}: metadata 'loss' must be one of {', '.join(LOSS_NAMES)}, got {shown}")
+
+
+def _shapes(shapes: dict[str, tuple[int, ...]]) -> str:
+    items = [f"{k} {v}" for k, v in list(shapes.items())[:4]]
+    return "{" + ", ".join(items) + (", ..." if len(shapes) > 4 else "") + "}"

@@ -84,10 +84,10 @@ def plot_curves(
         history = History.load(history)
     if len(history) == 0:
         raise ValueError("plot_curves: the history has no epochs")
+    fig = _new_figure(figsize, dpi)  # first: it turns a missing matplotlib into the install hint
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     epochs = np.array(history.column("epoch"))
-    fig = _new_figure(figsize, dpi)
     loss_ax, acc_ax = fig.subplots(1, 2)
     many = len(epochs) > 40  # markers on hundreds of points would be a smear
     for ax, key, label in ((loss_ax, "loss", "loss per sample"), (acc_ax, "accuracy", "accuracy")):
@@ -101,15 +101,19 @@ def plot_curves(
             ax.plot(te, tv, color=TEST_COLOUR, marker="o", ms=4, label=f"test (last: {last})")
         ax.set_xlabel("epoch", fontsize=11)
         ax.set_ylabel(label, fontsize=11)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+        if len(epochs) <= 12:  # a tick at every epoch: a short run never shows fractional epochs
+            ax.set_xticks(epochs)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right" if key == "accuracy" else "upper right", fontsize=10)
         if len(epochs) == 1:
-            ax.set_xlim(0.5, 1.5)
+            ax.set_xlim(epochs[0] - 1, epochs[0] + 1)  # one point, centred, with its epoch as the only tick
     acc_ax.yaxis.set_major_formatter(PercentFormatter(decimals=1 if _span(acc_ax) < 5 else 0))
     loss_ax.set_title("Loss", fontsize=12)
     acc_ax.set_title("Accuracy", fontsize=12)
-    fig.suptitle(title or f"Training curves ({len(epochs)} epochs)", fontsize=13)
+    count = f"{len(epochs)} epoch{'' if len(epochs) == 1 else 's'}"
+    fig.suptitle(title or f"Training curves ({count})", fontsize=13)
     return _finish(fig, path)
 
 

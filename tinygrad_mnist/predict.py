@@ -37,6 +37,8 @@ BOX = 20  # the digit's longer side after resizing
 CENTRE = 14.0  # where the centre of mass lands, as a 0-based (row, column) pixel index
 NOISE_FLOOR = 0.1  # after the contrast stretch, ink fainter than this is noise (JPEG, paper texture)
 MIN_CONTRAST = 0.1  # ink must differ from the background by this much (of the full 0..1 range)
+MAX_PIXELS = 50_000_000  # larger images (a 50-megapixel photo is 8660x5770) are refused before decoding
+WORK_SIDE = 1024  # bigger images are shrunk (antialiased) to this side first: memory stays ~ the decoded file
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -99,16 +101,30 @@ def load_grayscale(source: ImageInput, name: str | None = None) -> np.ndarray:
 
 def _read_file(path: Path, label: str) -> np.ndarray:
     Image = _require_pillow()
+    import warnings
+
     from PIL import ImageOps, UnidentifiedImageError
 
-    if not path.exists():
-        raise FileNotFoundError(f"{label}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{label}: is a folder, not an image file")
+    from tinygrad_mnist.inputs import check_regular_file
+
     try:
-        with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
-            return _pil_to_unit(image, label)
+        check_regular_file(path, "image file")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{label}: no such file") from None
+    except OSError as error:
+        raise ImageError(str(error)) from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own cap is lower
+            with Image.open(path) as image:
+                width, height = image.size  # from the header: nothing is decoded yet
+                if width * height > MAX_PIXELS:
+                    raise ImageError(_too_big(label, width, height))
+                image = _shrink(image)
+                image = ImageOps.exif_transpose(image)  # phone photos store their rotation in EXIF
+                return _pil_to_unit(image, label)
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{label}: too large to decode safely ({error})") from None
     except UnidentifiedImageError:
         raise ImageError(f"{label}: not an image file Pillow can read (PNG, JPEG, BMP, GIF, ...)") from None
     except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt data
@@ -117,11 +133,37 @@ def _read_file(path: Path, label: str) -> np.ndarray:
         raise ImageError(f"{label}: cannot read the image ({error})") from None
 
 
+def _too_big(label: str, width: int, height: int) -> str:
+    return (
+        f"{label}: the image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), over the "
+        f"{MAX_PIXELS / 1e6:.0f}-megapixel limit; crop or shrink it to the digit"
+    )
+
+
+def _shrink(image: Any) -> Any:
+    """An image whose longer side is over WORK_SIDE, shrunk to it (box filter) before float conversion,
+    which would otherwise cost 32 bytes per pixel (RGBA float64)."""
+    width, height = image.size
+    factor = math.ceil(max(width, height) / WORK_SIDE)
+    if factor <= 1:
+        return image
+    image.draft(image.mode, (width // factor, height // factor))  # JPEG: decode at reduced size
+    if image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F") and not image.mode.startswith("I;16"):
+        image = image.convert("RGBA")
+    factor = math.ceil(max(image.size) / WORK_SIDE)
+    return image.reduce(factor) if factor > 1 else image
+
+
 def _pil_to_unit(image: Any, label: str) -> np.ndarray:
     """PIL image -> float array in [0, 1]: (H, W), or (H, W, 4) when it has transparency."""
     mode = image.mode
-    if mode.startswith("I;16") or mode == "I":  # 16-bit grayscale PNGs
-        return np.clip(np.asarray(image, dtype=np.float64) / 65535.0, 0.0, 1.0)
+    if mode.startswith("I;16") or mode == "I":  # 16-bit PNGs, 32-bit TIFFs: scale by the range the values use
+        values = np.asarray(image, dtype=np.float64)
+        if values.size and values.min() < 0:
+            raise ImageError(f"{label}: integer pixels must not be negative, got {values.min():g}")
+        peak = float(values.max()) if values.size else 0.0
+        full = next(top for top in (255.0, 65535.0, 2.0**32 - 1) if peak <= top)
+        return np.clip(values / full, 0.0, 1.0)
     if mode == "F":
         return _array_to_unit(np.asarray(image, dtype=np.float64), label)
     if mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
@@ -254,7 +296,13 @@ def predict_proba(model: Any, x: np.ndarray, batch_size: int = 1000) -> np.ndarr
     independent activations, not a distribution; they are divided by their sum so they rank the same
     and add up to 1 -- read them as scores, not calibrated probabilities.
     """
-    x = np.asarray(x, dtype=np.float32)
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        raise TypeError(
+            f"predict_proba: images must be floats in [0, 1], got dtype {x.dtype}; "
+            "scale 0..255 pixels first (x.astype(np.float32) / 255)"
+        )
+    x = x.astype(np.float32, copy=False)
     if x.ndim not in (2, 3) or x.shape[1:] not in ((SIZE * SIZE,), (SIZE, SIZE)):
         raise ValueError(f"predict_proba: expected images of shape (N, 784) or (N, 28, 28), got {x.shape}")
     sigmoid_output = has_sigmoid_output(model)

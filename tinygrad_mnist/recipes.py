@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import numpy as np
 
 from tinygrad_mnist import optim
 from tinygrad_mnist.autograd import Tensor
 from tinygrad_mnist.data import MNIST, load_mnist, preprocess
+from tinygrad_mnist.models import MODELS, Recipe
 from tinygrad_mnist.nn import functional as F
 from tinygrad_mnist.train import LossFn
 
@@ -35,9 +35,7 @@ def quadratic_cost(out: Tensor, labels: np.ndarray) -> Tensor:
     return squared_error(out, labels) * 0.5
 
 
-def cross_entropy(out: Tensor, labels: np.ndarray) -> Tensor:
-    """Softmax + cross-entropy of logits, mean over the batch (fused: its gradient is softmax - onehot)."""
-    return F.cross_entropy(out, labels)
+cross_entropy: LossFn = F.cross_entropy  # softmax + cross-entropy of logits, mean over the batch (fused)
 
 
 LOSSES: dict[str, LossFn] = {
@@ -47,49 +45,9 @@ LOSSES: dict[str, LossFn] = {
 }
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """Default training settings of one named model (every field can be overridden on the command line)."""
-
-    loss: str
-    lr: float
-    batch_size: int
-    epochs: int
-    optimizer: str = "sgd"
-    momentum: float = 0.0
-    train_size: int = 60_000  # the first N training images; the classic set-ups use 50,000
-    log_every: int = 1  # evaluate and print every N epochs (full-batch runs have hundreds)
-    lr_schedule: str = "constant"  # or "cosine": decay to 0 over the run; "onecycle": per batch, lr the peak
-    augment: bool = False  # random small affine warps of the training images (data.augment)
-    description: str = ""
-
-
-RECIPES: dict[str, Recipe] = {
-    "mlp": Recipe(
-        "cross_entropy", lr=0.05, batch_size=128, epochs=10, momentum=0.9, lr_schedule="cosine",
-        description="784-256-256-10 ReLU, cross-entropy, SGD with momentum 0.9, cosine learning rate",
-    ),
-    "mlp-128": Recipe(
-        "cross_entropy", lr=0.1, batch_size=128, epochs=5, momentum=0.9,
-        description="784-128-10 ReLU, cross-entropy, SGD with momentum 0.9",
-    ),
-    "sigmoid-24": Recipe(
-        "squared_error", lr=0.01, batch_size=1, epochs=3, train_size=50_000,
-        description="784-24-10 sigmoid everywhere, cost sum((out - onehot)^2), per-sample SGD",
-    ),
-    "sigmoid-16-16": Recipe(
-        "quadratic_cost", lr=3.0, batch_size=10, epochs=3, train_size=50_000,
-        description="784-16-16-10 sigmoid, quadratic cost 1/(2m) sum ||a - y||^2, mini-batch SGD",
-    ),
-    "relu-10": Recipe(
-        "cross_entropy", lr=0.1, batch_size=50_000, epochs=500, train_size=50_000, log_every=50,
-        description="784-10-10 ReLU then softmax, cross-entropy, full-batch gradient descent",
-    ),
-    "cnn": Recipe(
-        "cross_entropy", lr=3e-3, batch_size=128, epochs=4, optimizer="adamw", lr_schedule="onecycle",
-        description="2 conv blocks (batch norm, max-pool) + 128 + 10, AdamW, one-cycle learning rate",
-    ),
-}  # fmt: skip
+# Each named model's recipe lives beside its architecture in `models.MODELS` (one registry); this is
+# the same information keyed by name, for code that only wants the recipes.
+RECIPES: dict[str, Recipe] = {name: entry.recipe for name, entry in MODELS.items()}
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "onecycle")
@@ -97,9 +55,9 @@ LR_SCHEDULES = ("constant", "cosine", "onecycle")
 
 def get_recipe(model: str) -> Recipe:
     try:
-        return RECIPES[model]
+        return MODELS[model].recipe
     except KeyError:
-        raise ValueError(f"unknown model {model!r}; known models: {', '.join(RECIPES)}") from None
+        raise ValueError(f"unknown model {model!r}; known models: {', '.join(MODELS)}") from None
 
 
 def make_optimizer(name: str, params: Iterable[Tensor], lr: float, momentum: float = 0.0) -> optim.Optimizer:
@@ -183,9 +141,23 @@ QUICK_ENV_VAR = "TINYGRAD_MNIST_QUICK"
 
 
 def quick_mode() -> bool:
-    """True when $TINYGRAD_MNIST_QUICK is set: examples then train briefly on a small subset (the test
-    suite runs every example this way, so none of them can rot)."""
-    return bool(os.environ.get(QUICK_ENV_VAR))
+    """True when $TINYGRAD_MNIST_QUICK is set to a true value (anything but "", 0, false, no, off):
+    examples then train briefly on a small subset (the test suite runs every example this way, so
+    none of them can rot)."""
+    return os.environ.get(QUICK_ENV_VAR, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+SEED_ENV_VAR = "TINYGRAD_MNIST_SEED"
+
+
+def example_seed() -> int:
+    """The examples' seed (weights and batch order): 0, or $TINYGRAD_MNIST_SEED, so
+    `benchmarks/run_examples.py --seeds 0 1 2` can report the spread over seeds."""
+    value = os.environ.get(SEED_ENV_VAR, "0")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"${SEED_ENV_VAR} must be an integer, got {value!r}") from None
 
 
 def example_data(train_size: int = 60_000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

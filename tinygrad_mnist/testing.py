@@ -15,6 +15,8 @@ differentiable (relu at 0, ties in max, the edge of log's domain), where a numer
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -101,3 +103,37 @@ def kink_free_tensors(
     else:
         raise ValueError(f"kink_free_tensors: unknown op {op!r}; expected 'relu', 'max' or 'log'")
     return source.map(lambda a: Tensor(a, requires_grad=True, dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class OpCase:
+    """How to test one op: the registry test runs `check_op` on every case, so no op ships unchecked.
+
+    `fn` builds the op from Tensors; `inputs` draws its inputs as float64 arrays (all require grad,
+    except the indices in `constant`: labels, masks, targets). `second_order=False` only for an op
+    whose second derivative is not defined where it is tested.
+    """
+
+    op: str
+    fn: Callable[..., Tensor]
+    inputs: st.SearchStrategy[list[np.ndarray]]
+    constant: tuple[int, ...] = ()
+    second_order: bool = True
+
+
+def inputs_of(*strategies: st.SearchStrategy[np.ndarray]) -> st.SearchStrategy[list[np.ndarray]]:
+    """A list of arrays, one from each strategy: the `inputs` of an `OpCase`."""
+    return st.tuples(*strategies).map(list)
+
+
+def check_op(case: OpCase, arrays: list[np.ndarray]) -> None:
+    """First derivatives against finite differences (`gradcheck`), then second ones (`gradgradcheck`)."""
+    from tinygrad_mnist.gradcheck import gradcheck, gradgradcheck
+
+    leaves = [
+        Tensor(a, requires_grad=i not in case.constant and a.dtype.kind == "f", dtype=a.dtype)
+        for i, a in enumerate(arrays)
+    ]
+    gradcheck(case.fn, leaves)
+    if case.second_order:
+        gradgradcheck(case.fn, leaves)

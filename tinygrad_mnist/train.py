@@ -39,7 +39,31 @@ class Optimizer(Protocol):
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite: stopping beats training on garbage."""
+    """The loss became NaN or infinite, or exploded far past where it started: stopping beats training on garbage."""
+
+
+DIVERGENCE_FACTOR = 100.0
+"""A batch loss over this many times the first batch's (at least 1.0) counts as diverged: an
+untrained MNIST net starts near 2.3 (cross-entropy) or ~1 (squared error); a healthy run only goes
+down, and a cross-entropy of 230 per sample means logits hundreds apart on the wrong class."""
+
+
+class _DivergenceGuard:
+    """Stops a run whose loss is non-finite, or finite but exploding (`--lr 1e6` gave 1.2e28 and exit 0)."""
+
+    def __init__(self, factor: float | None) -> None:
+        self.factor, self.start = factor, None
+
+    def check(self, value: float, where: str, optimizer: Any) -> None:
+        if not math.isfinite(value):
+            raise TrainingDiverged(_diverged_message(value, where, optimizer))
+        if self.factor is None:
+            return
+        if self.start is None:
+            self.start = value
+        elif value > self.factor * max(self.start, 1.0):
+            what = f"{value:.4g} {where}, over {self.factor:g}x its start ({self.start:.4g})"
+            raise TrainingDiverged(_diverged_message(what, "", optimizer))
 
 
 @dataclass
@@ -89,6 +113,9 @@ class History:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> History:
         path = Path(path)
+        from tinygrad_mnist.inputs import check_regular_file
+
+        check_regular_file(path, "history file")  # a FIFO would block read_text forever
         try:
             if path.suffix == ".json":
                 rows = json.loads(path.read_text())
@@ -105,6 +132,11 @@ class History:
 
 
 def _check_data(x: np.ndarray, y: np.ndarray, what: str) -> None:
+    if np.asarray(x).dtype.kind != "f":
+        raise TypeError(
+            f"{what}: inputs must be floats, got dtype {np.asarray(x).dtype}; scale 0..255 pixels first "
+            "(x.astype(np.float32) / 255), as a float model would otherwise see values 255x too large"
+        )
     if len(x) != len(y):
         raise ValueError(f"{what}: {len(x)} inputs but {len(y)} labels (shapes {x.shape} and {y.shape})")
     if len(x) == 0:
@@ -169,6 +201,7 @@ def fit(
     metadata: dict[str, Any] | None = None,
     log_every: int = 1,
     scheduler: Any = None,
+    divergence_factor: float | None = DIVERGENCE_FACTOR,
     augment: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> History:
     """Train `model` for `epochs` passes over (x_train, y_train) and return the per-epoch `History`.
@@ -182,19 +215,23 @@ def fit(
     `progress` says otherwise. A `scheduler` (see `optim.lr_scheduler`) is stepped after each epoch, or
     after each batch if it has `per_batch = True` (OneCycleLR). `augment` (e.g.
     `data.augment.RandomAffine`) transforms each training batch of images before the forward pass.
-    A NaN or infinite loss raises `TrainingDiverged` naming the epoch and batch.
+    A NaN or infinite loss, or a batch loss over `divergence_factor` times the first one (None: no such
+    check), raises `TrainingDiverged` naming the epoch, batch and learning rate; nothing is saved then,
+    so `checkpoint` keeps what it held and `best_checkpoint` the best epoch before the explosion.
+    Integer inputs are refused (scale 0..255 pixels to floats first), as PyTorch's layers refuse them.
     """
     _check_data(x_train, y_train, "fit")
     if epochs < 1 or log_every < 1:
         raise ValueError(f"epochs and log_every must be at least 1, got {epochs} and {log_every}")
     loader = DataLoader(x_train, y_train, batch_size, shuffle=shuffle, seed=seed)
     history, best_accuracy = History(), -1.0
+    guard = _DivergenceGuard(divergence_factor)
     show_bar = _progress_enabled(progress)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         per_batch = scheduler if getattr(scheduler, "per_batch", False) else None
         train_loss, train_accuracy = _train_epoch(
-            model, optimizer, loss_fn, loader, f"{epoch}/{epochs}", show_bar, per_batch, augment
+            model, optimizer, loss_fn, loader, f"{epoch}/{epochs}", show_bar, guard, per_batch, augment
         )
         seconds = time.perf_counter() - start
         if scheduler is not None and per_batch is None:
@@ -203,10 +240,7 @@ def fit(
         test_loss, test_accuracy = None, None
         if test is not None and report:
             test_loss, test_accuracy = evaluate(model, *test, loss_fn, eval_batch_size)
-            if not math.isfinite(test_loss):
-                raise TrainingDiverged(
-                    _diverged_message(test_loss, f"on the test set after epoch {epoch}", optimizer)
-                )
+            guard.check(test_loss, f"on the test set after epoch {epoch}", optimizer)
         result = EpochResult(epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds)
         history.epochs.append(result)
         if log is not None and report:
@@ -228,6 +262,7 @@ def _train_epoch(
     loader: DataLoader,
     epoch: str,
     show_bar: bool,
+    guard: _DivergenceGuard,
     scheduler: Any = None,
     augment: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[float, float]:
@@ -242,9 +277,7 @@ def _train_epoch(
             out = model(Tensor(xb if augment is None else augment(xb)))
             loss = loss_fn(out, yb)
             value = float(loss.data)
-            if not math.isfinite(value):
-                where = f"at epoch {epoch.split('/')[0]}, batch {step}/{len(loader)}"
-                raise TrainingDiverged(_diverged_message(value, where, optimizer))
+            guard.check(value, f"at epoch {epoch.split('/')[0]}, batch {step}/{len(loader)}", optimizer)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -271,7 +304,7 @@ def _save(
     )
 
 
-def _diverged_message(value: float, where: str, optimizer: Any) -> str:
+def _diverged_message(value: float | str, where: str, optimizer: Any) -> str:
     groups = getattr(optimizer, "param_groups", None)
     lr = groups[0].get("lr") if groups else getattr(optimizer, "lr", None)
     hint = (
@@ -279,7 +312,7 @@ def _diverged_message(value: float, where: str, optimizer: Any) -> str:
         if lr is not None
         else "the learning rate may be too high"
     )
-    return f"loss became {value} {where}; training stopped. Likely cause: {hint}: try a smaller --lr (e.g. 10x smaller)."
+    return f"{f'loss became {value} {where}'.rstrip()}; training stopped. Likely cause: {hint}: try a smaller --lr (e.g. 10x smaller)."
 
 
 def format_epoch(result: EpochResult, epochs: int) -> str:

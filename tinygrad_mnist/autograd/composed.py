@@ -61,11 +61,11 @@ def log_sigmoid(x: Tensor) -> Tensor:
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    """log(1 + e^(βx)) / β, computed as relu(βx) + log1p(e^(−|βx|)) so large x can't overflow; above
-    `threshold` it is x itself, as in PyTorch."""
-    bx = x * beta
-    smooth = (bx.relu() + (-bx.abs()).exp().log1p()) * (1.0 / beta)
-    return where(bx > threshold, x, smooth)
+    """log(1 + e^(βx)) / β. PyTorch switches to x above `threshold` only to avoid overflow, which the
+    primitive (numpy's logaddexp) never has, so `threshold` is accepted and not needed."""
+    if beta == 1.0:
+        return ops.Softplus.apply(x)
+    return ops.Softplus.apply(x * beta) * (1.0 / beta)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:

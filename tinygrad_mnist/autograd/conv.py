@@ -120,7 +120,7 @@ class Conv2d(Function):
             self.__dict__.pop("cols", None)  # memory stays bounded: no im2col buffer outlives its use
         return out
 
-    def backward(self, g, x, w, b=None, out=None):
+    def backward(self, g, out, x, w, b=None):
         needs = self.needs_input_grad
         kernel, o = w.shape[2:], w.shape[0]
         g2 = fast_conv.channels_first(g)  # (O, N·Ho·Wo)
@@ -206,7 +206,7 @@ class MaxPool2d(_Pool2d, Function):
         xp = self._padded(x)
         return fast_conv.max_pool(xp, self.kernel_size, self.stride, self.dilation, self.out_hw)
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         xp = self._padded(x)
         return (
             self._crop(
@@ -232,7 +232,7 @@ class AvgPool2d(_Pool2d, Function):
         total = fast_conv.window_sum(xp, self.kernel_size, self.stride, self.out_hw)
         return total * x.dtype.type(1.0 / (self.kernel_size[0] * self.kernel_size[1]))
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         xp_shape = self._padded(x).shape
         share = g * g.dtype.type(1.0 / (self.kernel_size[0] * self.kernel_size[1]))
         return (self._crop(fast_conv.spread(share, xp_shape, self.kernel_size, self.stride), x),)
@@ -283,7 +283,7 @@ class BatchNorm(Function):
             out += b[:, None]
         return fast_conv.from_channels_first(out, x.shape)
 
-    def backward(self, g, x, w=None, b=None, out=None):
+    def backward(self, g, out, x, w=None, b=None):
         needs = self.needs_input_grad + (False,) * (3 - len(self.needs_input_grad))
         x_hat, g2 = self.x_hat, fast_conv.channels_first(g)
         gw = fast_conv.row_dots(g2, x_hat) if w is not None and needs[1] else None

@@ -8,12 +8,13 @@ Every op, built in or your own, is a subclass (as in DeZero and PyTorch's `autog
         def forward(self, x):            # numpy arrays in, a numpy array out
             return x * x
 
-        def backward(self, g, x, out):   # g = d loss / d out; one gradient per input
+        def backward(self, g, out, x):   # g = d loss / d out; one gradient per input
             return (2 * x * g,)
 
     y = Square.apply(t)                  # a Tensor that remembers Square and its input
 
-`backward` gets the upstream gradient `g`, the op's inputs and its output `out`. Normally these are
+`backward` gets the upstream gradient `g`, the op's output `out` and its inputs (the output comes
+first, so optional inputs such as a bias can come last). Normally these are
 numpy arrays. Under `backward(create_graph=True)` they are the Tensors themselves, so the very same
 lines build a graph of the backward pass, and gradients of gradients come for free. That is why a
 backward is written with operators and with ops that work on both (`x * g`, `x.sum(axis)`,
@@ -37,6 +38,9 @@ from tinygrad_mnist.autograd.tensor import Tensor, _creation_counter
 registry: dict[str, type[Function]] = {}
 
 
+_ONE_INPUT_NEEDS = (True,)
+
+
 def _snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
@@ -56,26 +60,29 @@ class Function:
     #: the same op written with primitives; set for fused ops, compared to them by the tests
     reference: ClassVar[Callable[..., Tensor] | None] = None
 
-    # Set by `apply` when the op is recorded: the graph's edges, and what backward will need.
-    inputs: tuple[Tensor, ...] = ()
-    saved: tuple[Any, ...] = ()
-    needs_input_grad: tuple[bool, ...] = ()
+    # Set by `_record`: the graph's edges and what backward will need (empty when not recorded).
+    # Slots, because setting them is part of every op's cost; parameters go in the instance's dict.
+    __slots__ = ("inputs", "saved", "needs_input_grad", "__dict__", "__weakref__")
+    inputs: tuple[Tensor, ...]
+    saved: tuple[Any, ...]
+    needs_input_grad: tuple[bool, ...]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" not in cls.__dict__:
             cls.name = _snake_case(cls.__name__)
-        registry[cls.name] = cls
+        if not cls.__name__.startswith("_"):  # a private base shared by several ops is not an op itself
+            registry[cls.name] = cls
 
     def forward(self, *xs: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} must define forward(self, *inputs)")
 
-    def backward(self, g: Any, *xs: Any, out: Any) -> tuple[Any, ...]:
-        raise NotImplementedError(f"{type(self).__name__} must define backward(self, g, *inputs, out)")
+    def backward(self, g: Any, out: Any, *xs: Any) -> tuple[Any, ...]:
+        raise NotImplementedError(f"{type(self).__name__} must define backward(self, g, out, *inputs)")
 
     def vjp(self, g: np.ndarray, out: np.ndarray) -> tuple[Any, ...]:
         """This recorded op's backward on numpy arrays, one gradient per input (for tools and tests)."""
-        grads = self.backward(g, *self.saved, out=out)
+        grads = self.backward(g, out, *self.saved)
         return tuple(grads) if isinstance(grads, tuple | list) else (grads,)
 
     def describe(self) -> str:
@@ -111,12 +118,22 @@ class Function:
         out.grad = out.name = None
         out._retain_grad = out.requires_grad = False
         out._ctx, out._id = self, next(_creation_counter)
+        self.inputs = self.saved = ()
         if _mode.enabled:
             for t in tensors:
                 if t.requires_grad:
                     if out.data.dtype.kind == "f":  # ints and bools carry no gradient
                         self.inputs, self.saved = tensors, arrays
-                        self.needs_input_grad = tuple([t.requires_grad for t in tensors])
+                        n = len(tensors)  # spelled out for one to three inputs: 3x faster than a loop
+                        if n == 1:
+                            self.needs_input_grad = _ONE_INPUT_NEEDS
+                        elif n == 2:
+                            self.needs_input_grad = (tensors[0].requires_grad, tensors[1].requires_grad)
+                        elif n == 3:
+                            a, b, c = tensors
+                            self.needs_input_grad = (a.requires_grad, b.requires_grad, c.requires_grad)
+                        else:
+                            self.needs_input_grad = tuple([t.requires_grad for t in tensors])
                         out.requires_grad = True
                     break
         return out

@@ -61,7 +61,7 @@ class Linear(Function):
                 out = out + b
         return out
 
-    def backward(self, g, x, w, b=None, out=None):
+    def backward(self, g, out, x, w, b=None):
         needs = self.needs_input_grad
         g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])  # rows = samples, whatever the batch axes
         x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
@@ -87,7 +87,7 @@ class Softmax(Function):
     def forward(self, x):
         return np.exp(_log_softmax(x, self.axis))
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (out * (g - (g * out).sum(axis=self.axis, keepdims=True)),)
 
     def reference(self, x):
@@ -104,7 +104,7 @@ class LogSoftmax(Function):
     def forward(self, x):
         return _log_softmax(x, self.axis)
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (g - np.exp(out) * g.sum(axis=self.axis, keepdims=True),)
 
     def reference(self, x):
@@ -162,7 +162,7 @@ class CrossEntropy(Function):
         out = per_row if self.reduction == "none" else per_row.sum() * logits.dtype.type(self.scale)
         return np.asarray(out, dtype=logits.dtype)
 
-    def backward(self, g, logits, t, out):
+    def backward(self, g, out, logits, t):
         g_rows = g[:, None] if self.reduction == "none" else g * self.scale
         grad = np.exp(self.log_probs)  # softmax, a fresh array: safe to update in place
         if self.labels is not None:
@@ -214,7 +214,7 @@ class MseLoss(Function):
         self.scale = 2.0 / d.size
         return np.asarray(squared.mean())
 
-    def backward(self, g, x, t, out):
+    def backward(self, g, out, x, t):
         gd = self.d * (g * self.scale)  # a fresh array: the input's gradient, negated for the target's
         dx, dt = self.needs_input_grad
         return (gd if dx else None), (-gd if dt else None)
@@ -234,7 +234,7 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
 
 def linear(x: Tensor, weight: Any, bias: Any = None) -> Tensor:
     """`x @ weight.T + bias` as one node (what `nn.Linear` calls, so its tensors go straight in)."""
-    if type(weight) is Tensor and (bias is None or type(bias) is Tensor):
+    if isinstance(weight, Tensor) and (bias is None or isinstance(bias, Tensor)):
         if bias is None:
             return Linear()._record((x, weight), (x.data, weight.data))
         return Linear()._record((x, weight, bias), (x.data, weight.data, bias.data))
@@ -242,5 +242,5 @@ def linear(x: Tensor, weight: Any, bias: Any = None) -> Tensor:
 
 
 def mse_loss(x: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    t = target if type(target) is Tensor else x._lift(target)
+    t = target if isinstance(target, Tensor) else x._lift(target)
     return MseLoss(reduction)._record((x, t), (x.data, t.data))

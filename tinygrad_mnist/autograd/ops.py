@@ -1,7 +1,7 @@
 """The primitive ops: each one's forward value and vector-Jacobian product (VJP), side by side.
 
-Read one and you have read them all. `forward` gets numpy arrays; `backward(g, *inputs, out)` gets the
-gradient of the output and returns one gradient per input (None where none is needed). Backwards are
+Read one and you have read them all. `forward` gets numpy arrays; `backward(g, out, *inputs)` gets the
+gradient of the output, the output and the inputs, and returns one gradient per input (None where none is needed). Backwards are
 written with operators and with the ops of this file called as functions (`where`, `exp`, ...), which
 work on numpy arrays and on Tensors alike: that is all `backward(create_graph=True)` needs to
 differentiate a backward again. Everything else (var, softplus, stack, ...) is composed of these in
@@ -74,7 +74,7 @@ class Add(Function):
     def forward(self, a, b):
         return _broadcasting("add", np.add, a, b)
 
-    def backward(self, g, a, b, out):
+    def backward(self, g, out, a, b):
         da, db = self.needs_input_grad
         return (unbroadcast(g, a.shape) if da else None), (unbroadcast(g, b.shape) if db else None)
 
@@ -85,7 +85,7 @@ class Sub(Function):
     def forward(self, a, b):
         return _broadcasting("sub", np.subtract, a, b)
 
-    def backward(self, g, a, b, out):
+    def backward(self, g, out, a, b):
         da, db = self.needs_input_grad
         return (unbroadcast(g, a.shape) if da else None), (unbroadcast(-g, b.shape) if db else None)
 
@@ -96,7 +96,7 @@ class Mul(Function):
     def forward(self, a, b):
         return _broadcasting("mul", np.multiply, a, b)
 
-    def backward(self, g, a, b, out):
+    def backward(self, g, out, a, b):
         da, db = self.needs_input_grad
         return (unbroadcast(g * b, a.shape) if da else None), (unbroadcast(g * a, b.shape) if db else None)
 
@@ -107,7 +107,7 @@ class Div(Function):
     def forward(self, a, b):
         return _broadcasting("div", np.divide, a, b)
 
-    def backward(self, g, a, b, out):  # d(a/b)/db = -a/b² = -out/b
+    def backward(self, g, out, a, b):  # d(a/b)/db = -a/b² = -out/b
         da, db = self.needs_input_grad
         return (unbroadcast(g / b, a.shape) if da else None), (
             unbroadcast(-g * out / b, b.shape) if db else None
@@ -115,7 +115,7 @@ class Div(Function):
 
 
 class Pow(Function):
-    """a ** b for a tensor or scalar exponent. x**0 is flat (gradient 0, even at x = 0)."""
+    """a ** b for a tensor or scalar exponent. 0**0 = 1 is flat in a (gradient 0, not 0 · 0⁻¹)."""
 
     formula, arg_names = "aᵇ", ("a", "b")
 
@@ -123,9 +123,9 @@ class Pow(Function):
         with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf is the honest value
             return _broadcasting("pow", np.power, a, b)
 
-    def backward(self, g, a, b, out):
+    def backward(self, g, out, a, b):
         da, db = self.needs_input_grad
-        ga = unbroadcast(where(b == 0, 0, g * b * power(a, b - 1)), a.shape) if da else None
+        ga = unbroadcast(where((b == 0) & (a == 0), 0, g * b * power(a, b - 1)), a.shape) if da else None
         gb = unbroadcast(g * out * log(where(a == 0, 1, a)), b.shape) if db else None  # 0 at a = 0
         return ga, gb
 
@@ -138,7 +138,7 @@ class Maximum(Function):
     def forward(self, a, b):
         return _broadcasting("maximum", np.maximum, a, b)
 
-    def backward(self, g, a, b, out):
+    def backward(self, g, out, a, b):
         da, db = self.needs_input_grad
         half = where(a == b, g * 0.5, 0)
         ga = unbroadcast(where(a > b, g, half), a.shape) if da else None
@@ -154,7 +154,7 @@ class Where(Function):
     def forward(self, cond, a, b):
         return np.where(cond, a, b)
 
-    def backward(self, g, cond, a, b, out):
+    def backward(self, g, out, cond, a, b):
         _, da, db = self.needs_input_grad
         ga = unbroadcast(where(cond, g, 0), a.shape) if da else None
         gb = unbroadcast(where(cond, 0, g), b.shape) if db else None
@@ -168,7 +168,7 @@ class Neg(Function):
     def forward(self, x):
         return -x
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (-g,)
 
 
@@ -178,7 +178,7 @@ class Exp(Function):
     def forward(self, x):
         return np.exp(x)
 
-    def backward(self, g, x, out):  # (eˣ)' = eˣ: the output itself
+    def backward(self, g, out, x):  # (eˣ)' = eˣ: the output itself
         return (g * out,)
 
 
@@ -188,7 +188,7 @@ class Log(Function):
     def forward(self, x):
         return np.log(x)
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (g / x,)
 
 
@@ -198,7 +198,7 @@ class Log1p(Function):
     def forward(self, x):
         return np.log1p(x)
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (g / (1 + x),)
 
 
@@ -208,7 +208,7 @@ class Sqrt(Function):
     def forward(self, x):
         return np.sqrt(x)
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (g / (2 * out),)
 
 
@@ -218,7 +218,7 @@ class Sin(Function):
     def forward(self, x):
         return np.sin(x)
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (g * cos(x),)
 
 
@@ -228,7 +228,7 @@ class Cos(Function):
     def forward(self, x):
         return np.cos(x)
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (-g * sin(x),)
 
 
@@ -238,7 +238,7 @@ class Tanh(Function):
     def forward(self, x):
         return np.tanh(x)
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (g * (1 - out * out),)
 
 
@@ -251,8 +251,20 @@ class Sigmoid(Function):
         with np.errstate(over="ignore"):
             return 1 / (1 + np.exp(-x))
 
-    def backward(self, g, x, out):  # σ' = σ(1 − σ)
+    def backward(self, g, out, x):  # σ' = σ(1 − σ)
         return (g * out * (1 - out),)
+
+
+class Softplus(Function):
+    """log(1 + eˣ), a smooth relu; numpy's logaddexp(0, x) computes it without overflow."""
+
+    formula = "ln(1 + eˣ)"
+
+    def forward(self, x):
+        return np.logaddexp(0, x)
+
+    def backward(self, g, out, x):  # its derivative is the sigmoid
+        return (g * sigmoid(x),)
 
 
 class Relu(Function):
@@ -261,7 +273,7 @@ class Relu(Function):
     def forward(self, x):
         return np.maximum(x, 0)
 
-    def backward(self, g, x, out):  # gradient 0 at the kink x == 0, as PyTorch does
+    def backward(self, g, out, x):  # gradient 0 at the kink x == 0, as PyTorch does
         return (g * (out > 0),)
 
 
@@ -271,7 +283,7 @@ class Abs(Function):
     def forward(self, x):
         return np.abs(x)
 
-    def backward(self, g, x, out):  # gradient 0 at x == 0, as PyTorch does
+    def backward(self, g, out, x):  # gradient 0 at x == 0, as PyTorch does
         return (g * sign(x),)
 
 
@@ -283,7 +295,7 @@ class Sign(Function):
     def forward(self, x):
         return np.sign(x)
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (g * 0,)
 
 
@@ -300,7 +312,7 @@ class Clip(Function):
     def forward(self, x):
         return np.clip(x, self.min, self.max)
 
-    def backward(self, g, x, out):  # where clipping left x unchanged, the slope is 1
+    def backward(self, g, out, x):  # where clipping left x unchanged, the slope is 1
         return (g * (out == x),)
 
 
@@ -312,7 +324,7 @@ class Erf(Function):
     def forward(self, x):
         return np.vectorize(math.erf, otypes=[x.dtype])(x) if x.size else x.copy()
 
-    def backward(self, g, x, out):  # erf'(x) = 2/√π · e^(−x²)
+    def backward(self, g, out, x):  # erf'(x) = 2/√π · e^(−x²)
         return (g * (2 / math.sqrt(math.pi)) * exp(-(x * x)),)
 
 
@@ -327,7 +339,7 @@ class Cast(Function):
     def forward(self, x):
         return x.astype(self.dtype)
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (cast(g, dtype=x.dtype),)
 
 
@@ -343,7 +355,7 @@ class Sum(Function):
         self.kept = kept_shape(x.shape, self.axes)
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
-    def backward(self, g, x, out):  # every element gets the gradient of the total it went into
+    def backward(self, g, out, x):  # every element gets the gradient of the total it went into
         return (broadcast_to(g.reshape(self.kept), shape=x.shape),)
 
 
@@ -359,7 +371,7 @@ class Mean(Function):
         self.count = math.prod(x.shape[a] for a in self.axes)
         return x.mean(axis=self.axes, keepdims=self.keepdims)
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (broadcast_to(g.reshape(self.kept) / self.count, shape=x.shape),)
 
 
@@ -376,7 +388,7 @@ class Max(Function):
         self.axes = normalize_axis(self.axis, x.ndim)
         return x.max(axis=self.axes, keepdims=self.keepdims)
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         kept = kept_shape(x.shape, self.axes)
         top = out.reshape(kept)
         winners = ((x == top) | ((x != x) & (top != top))).astype(x.dtype)  # x != x: x is NaN
@@ -395,13 +407,23 @@ class Prod(Function):
         self.axes = normalize_axis(self.axis, x.ndim)
         return x.prod(axis=self.axes, keepdims=self.keepdims)
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         kept = kept_shape(x.shape, self.axes)
-        zero = x == 0
-        safe = where(zero, 1, x)  # the product of the others is out / x, unless x is 0:
-        lone_zero = zero.sum(axis=self.axes, keepdims=True) == 1  # then it is the product of the rest
-        others = where(zero, prod(safe, axis=self.axes, keepdims=True) * lone_zero, out.reshape(kept) / safe)
-        return (g.reshape(kept) * others,)
+        if type(x) is np.ndarray and not (x == 0).any():  # first order: the product of the others is
+            return (g.reshape(kept) * out.reshape(kept) / x,)  # out / x, fast and exact enough
+        return (g.reshape(kept) * _product_of_others(x, self.axes),)  # zeros, or second order
+
+
+def _product_of_others(x: Any, axes: tuple[int, ...]) -> Any:
+    """For each element, the product of the other elements of its slice along `axes`: the slice is
+    laid out n times as the rows of an n×n matrix, each row with its own element replaced by 1."""
+    rest = [i for i in range(x.ndim) if i not in axes]
+    order = tuple(rest + list(axes))
+    moved = x.transpose(order)  # reduced axes last
+    lead, n = moved.shape[: len(rest)], math.prod(moved.shape[len(rest) :])
+    rows = where(np.eye(n, dtype=bool), 1, moved.reshape(lead + (1, n)))
+    others = prod(rows, axis=-1).reshape(moved.shape)
+    return others.transpose(tuple(np.argsort(order)))
 
 
 # ---------------------------------------------------------------------- movement and indexing
@@ -419,7 +441,7 @@ class Reshape(Function):
                 f"reshape: cannot reshape a tensor of shape {x.shape} into {self.shape}"
             ) from None
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (g.reshape(x.shape),)
 
 
@@ -439,8 +461,8 @@ class Transpose(Function):
             self.inverse = tuple(sorted(range(len(position)), key=position.__getitem__))
         return out
 
-    def backward(self, g, x, out):
-        return (g.transpose(self.inverse),)
+    def backward(self, g, out, x):
+        return (g.transpose(self.inverse) if self.inverse is not None else g.transpose(),)
 
 
 class BroadcastTo(Function):
@@ -457,7 +479,7 @@ class BroadcastTo(Function):
             raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {self.shape}") from None
         return out
 
-    def backward(self, g, x, out):
+    def backward(self, g, out, x):
         return (unbroadcast(g, x.shape),)
 
 
@@ -479,7 +501,7 @@ class Getitem(Function):
     def forward(self, x):
         return x[self.index]
 
-    def backward(self, g, x, out):  # put each picked gradient back where it came from
+    def backward(self, g, out, x):  # put each picked gradient back where it came from
         return (index_add(g, index=self.index, shape=x.shape),)
 
 
@@ -500,7 +522,7 @@ class IndexAdd(Function):
             np.add.at(grad, self.index, g)  # repeated indices must add up, not overwrite
         return grad
 
-    def backward(self, gg, g, out):
+    def backward(self, gg, out, g):
         return (getitem(gg, index=self.index),)
 
 
@@ -515,7 +537,7 @@ class Pad(Function):
     def forward(self, x):
         return np.pad(x, self.pad_width, constant_values=self.value)
 
-    def backward(self, g, x, out):  # the gradient of the padding is dropped: cut out the middle
+    def backward(self, g, out, x):  # the gradient of the padding is dropped: cut out the middle
         middle = tuple(slice(before, before + n) for (before, _), n in zip(self.pad_width, x.shape))
         return (g[middle],)
 
@@ -537,7 +559,7 @@ class Cat(Function):
                 f"cat: shapes {[x.shape for x in xs]} can't be joined on axis {self.axis}: {error}"
             ) from None
 
-    def backward(self, g, *xs, out):
+    def backward(self, g, out, *xs):
         axis, start, grads = self.axis % g.ndim, 0, []
         for x in xs:
             grads.append(g[(slice(None),) * axis + (slice(start, start + x.shape[axis]),)])
@@ -560,7 +582,7 @@ class MatMul(Function):
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned (inner sizes differ)")
         return a @ b
 
-    def backward(self, g, a, b, out):
+    def backward(self, g, out, a, b):
         da, db = self.needs_input_grad
         if type(g) is np.ndarray and a.ndim == 2 and b.ndim == 2:  # the common case, in the best layout
             return (fast.matmul_like(g, b.T, a) if da else None), (
@@ -595,3 +617,4 @@ power, prod, cast, broadcast_to, getitem, index_add = (
     Getitem.apply,
     IndexAdd.apply,
 )
+sigmoid = Sigmoid.apply

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +133,11 @@ class Tensor:
     def _accumulate_grad(self, g: Any, handed_out: set[int]) -> None:
         if type(g) is Tensor or type(self.grad) is Tensor:  # create_graph: a Tensor that remembers how
             self.grad = g if self.grad is None else g + self.grad  # it was computed
+        elif self.grad is None and type(g) is np.ndarray and g.base is None and g.dtype == self.data.dtype:
+            if id(g) in handed_out:  # a fresh array of the right dtype: stored as is, the common case
+                g = g.copy()
+            handed_out.add(id(g))
+            self.grad = g
         else:
             self.grad = fast.accumulate(self.grad, g, self.data.dtype, handed_out)
 
@@ -322,11 +327,15 @@ def _backprop(
     retain_graph: bool,
     create_graph: bool,
     wanted: Sequence[Tensor] | None = None,
+    observer: Callable[[Tensor, Any, tuple[Any, ...]], None] | None = None,
 ) -> dict[Tensor, Any]:
     """Run the chain rule from `roots` (each seeded with its gradient).
 
     Without `wanted`, gradients land in the `.grad` of leaves (and of tensors that `retain_grad()`);
     with it, the gradients of exactly those tensors are returned instead and no `.grad` is touched.
+    `observer(node, g, input_grads)`, if given, is called for every node in the order it is visited,
+    with the summed gradient `g` that reached it and what its VJP handed each input (`()` for a leaf),
+    before the graph is released: `tinygrad_mnist.viz.trace_backward` records a backward pass with it.
     """
     # Newest node first: every consumer of a node was created after it, so by the time a node comes
     # off the heap all the gradient flowing into it has been summed (PyTorch orders its engine the same
@@ -351,6 +360,8 @@ def _backprop(
                 break
         fn = node._ctx
         if fn is None:  # a leaf
+            if observer is not None:
+                observer(node, g, ())
             if targets is None:
                 node._accumulate_grad(g, handed_out)
             continue
@@ -365,11 +376,13 @@ def _backprop(
         if create_graph:
             input_grads = _vjp_graph(fn, g, node)
         else:
-            input_grads = fn.backward(g, *fn.saved, out=node.data)
+            input_grads = fn.backward(g, node.data, *fn.saved)
         if type(input_grads) is not tuple:
             input_grads = tuple(input_grads) if isinstance(input_grads, list) else (input_grads,)
-        for parent, parent_grad, needed in zip(fn.inputs, input_grads, fn.needs_input_grad):
-            if parent_grad is None or not needed:
+        if observer is not None:
+            observer(node, g, input_grads)
+        for parent, parent_grad in zip(fn.inputs, input_grads):
+            if parent_grad is None or not parent.requires_grad:  # constants get no gradient
                 continue
             if parent_grad.shape != parent.data.shape:
                 raise RuntimeError(
@@ -394,7 +407,7 @@ def _vjp_graph(fn: Function, g: Tensor, out: Tensor) -> Sequence[Any]:
     with enable_grad():
         if fn.reference is None:
             try:
-                return fn.backward(g, *fn.inputs, out=out)
+                return fn.backward(g, out, *fn.inputs)
             except TypeError as error:
                 raise TypeError(
                     f"backward(create_graph=True): the backward of '{fn.name}' does not work on Tensors "

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tinygrad_mnist import Tensor
+from tinygrad_mnist.cli.arguments import SEED_MAX, check_outputs, int_in
 from tinygrad_mnist.cli.errors import CLIError
 from tinygrad_mnist.models import MODELS, build_model
 from tinygrad_mnist.recipes import LOSSES, get_recipe, make_loss
@@ -33,8 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--out", type=Path, required=True, help="output file: .svg, .png, .pdf (or .dot for the source)"
     )
-    parser.add_argument("--batch", type=int, default=4, help="batch size of the random input (default: 4)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the weights and the random batch")
+    parser.add_argument(
+        "--batch", type=int_in(1, 10_000), default=4, help="batch size of the random input (default: 4)"
+    )
+    parser.add_argument(
+        "--seed", type=int_in(0, SEED_MAX), default=0, help="seed for the weights and the random batch"
+    )
     parser.add_argument(
         "--loss",
         choices=list(LOSSES),
@@ -45,7 +50,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--grads", action="store_true", help="run backward first and colour the graph by gradient size"
     )
     parser.add_argument(
-        "--rankdir", default="LR", choices=RANKDIRS, help="LR: left to right (default); TB: top down"
+        "--rankdir",
+        choices=RANKDIRS,
+        help="LR: left to right; TB: top down (default: LR for short graphs, TB for deep ones)",
     )
     layout = parser.add_mutually_exclusive_group()
     layout.add_argument("--collapse", action="store_true", help="draw each layer as one box")
@@ -53,21 +60,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--no-values", action="store_true", help="leave out the value statistics of tensors")
     parser.add_argument(
         "--max-nodes",
-        type=int,
+        type=int_in(2, 20_000),
         default=400,
         help="above this many nodes, collapse layers/trim (default: 400)",
     )
-    parser.add_argument("--dpi", type=int, default=None, help="PNG resolution (default: 110)")
+    parser.add_argument("--dpi", type=int_in(10, 600), default=None, help="PNG resolution (default: 110)")
     parser.add_argument("--title", default=None, help="caption above the graph")
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.batch < 1:
-        raise CLIError(f"--batch must be at least 1, got {args.batch}")
-    if args.max_nodes < 2:
-        raise CLIError(f"--max-nodes must be at least 2, got {args.max_nodes}")
+    check_outputs([("--out", args.out)])
     start = time.perf_counter()
     model = build_model(args.model, seed=args.seed)
     rng = np.random.default_rng(args.seed)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
 from tinygrad_mnist.cli.errors import CLIError
+from tinygrad_mnist.threads import BLAS_DEFAULT, DEFAULT_THREADS, THREADS_ENV_VAR, limit_threads
 
 # name -> module (under tinygrad_mnist.cli) that implements the subcommand
 SUBCOMMANDS: dict[str, str] = {
@@ -21,6 +23,8 @@ SUBCOMMANDS: dict[str, str] = {
     "graph": "graph",
     "predict": "predict",
     "plot": "plot",
+    "serve": "serve",
+    "explain": "explain",
 }
 
 
@@ -33,8 +37,16 @@ def _available_modules():
                 raise
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors as one line naming the flag ("--seed must be at least 0, got -1"), exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        message = re.sub(r"^argument (-[\w-]+)(?:/[\w-]+)?: (must be)", r"\1 \2", message)
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tinygrad-mnist",
         description="Train, evaluate and look inside MNIST networks built on a small numpy autograd engine.",
     )
@@ -42,24 +54,49 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for _, module in _available_modules():
         module.add_parser(subparsers)
+    for subparser in subparsers.choices.values():  # every subcommand does numpy math
+        subparser.add_argument(
+            "--threads",
+            metavar="N",
+            help=f"BLAS threads for matrix products: a number, or {BLAS_DEFAULT!r} for one per core "
+            f"(default: ${THREADS_ENV_VAR}, else {DEFAULT_THREADS}, which is fastest on a busy machine)",
+        )
     return parser
 
 
+def error_lines(err: BaseException) -> list[str]:
+    """The lines to print for a user-facing error: its command-line wording when it has one."""
+    cli_message = getattr(err, "cli_message", None)
+    text = cli_message() if callable(cli_message) else str(err)
+    return [line.rstrip() for line in text.splitlines() if line.strip()] or [type(err).__name__]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
+    """Run one subcommand; returns the exit code (2: bad arguments, 1: an error, 130: Ctrl-C)."""
+    args = None
     try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as stop:  # --help, or a bad argument already printed as one line
+            return stop.code if isinstance(stop.code, int) else 2
+        if args.command is None:
+            parser.print_help()
+            return 2
+        try:
+            limit_threads(args.threads)
+        except ValueError as err:
+            raise CLIError(f"--threads: {err}") from None
         return int(args.run(args) or 0)
     except (CLIError, FileNotFoundError, ValueError, OSError) as err:
-        if args.debug:
+        if args is None or args.debug:
             raise
-        message = " ".join(line.strip() for line in str(err).splitlines())  # one line, all the facts
-        print(f"tinygrad-mnist {args.command}: error: {message}", file=sys.stderr)
+        first, *rest = error_lines(err)  # a message of several lines (MNIST not found) stays several lines
+        print(f"tinygrad-mnist {args.command}: error: {first}", *rest, sep="\n", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # also while the subcommands are still being imported
+        if args is not None and args.debug:
+            raise
         print("interrupted", file=sys.stderr)
         return 130
 

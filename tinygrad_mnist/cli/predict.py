@@ -1,6 +1,7 @@
 """`tinygrad-mnist predict`: read pictures of digits, bring them to MNIST's form, print what the model says.
 
     tinygrad-mnist predict --checkpoint model.npz digit.png more.jpg [--show]
+    tinygrad-mnist predict digit.png            # the weights shipped in the package
 
 Each file is preprocessed as `tinygrad_mnist.predict.preprocess_image` describes (grayscale, inverted
 if the background is light, cropped, scaled into 20x20, centred by centre of mass in 28x28). A file
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tinygrad_mnist.cli.arguments import check_input
 from tinygrad_mnist.cli.errors import CLIError
+from tinygrad_mnist.cli.weights import add_weights_arguments, load_weights
 
 
 def add_parser(subparsers: Any) -> None:
@@ -25,12 +27,10 @@ def add_parser(subparsers: Any) -> None:
         "predict",
         help="predict the digits in your own images (PNG, JPEG, ...)",
         description="Predict the digit in each image with a checkpoint written by `tinygrad-mnist train "
-        "--save`, printing the top three probabilities. Images are converted to MNIST's form first: "
+        "--save` (or the weights shipped in the package), printing the top three probabilities. Images are converted to MNIST's form first: "
         "white digit on black, cropped, scaled into 20x20, centred in 28x28. Needs Pillow.",
     )
-    parser.add_argument(
-        "--checkpoint", required=True, metavar="PATH", help="the .npz file written by train --save"
-    )
+    add_weights_arguments(parser)
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files of single digits")
     parser.add_argument(
         "--show", action="store_true", help="also print each 28x28 input as text: what the network sees"
@@ -39,7 +39,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinygrad_mnist.models import load_trained_model
     from tinygrad_mnist.predict import (
         ImageError,
         ascii_art,
@@ -49,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
         preprocess_image,
     )
 
-    if not Path(args.checkpoint).is_file():
-        raise CLIError(f"checkpoint {args.checkpoint} not found")
+    if args.checkpoint is not None:
+        check_input("--checkpoint", args.checkpoint, "checkpoint")
     inputs, names, failed = [], [], 0
     for name in args.images:
         try:
@@ -62,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"tinygrad-mnist predict: error: {err}", file=sys.stderr)
             failed += 1
     if inputs:
-        model, _ = load_trained_model(args.checkpoint)
+        weights = load_weights(args)
+        model = weights.model
+        if weights.shipped is not None:
+            print(f"using {weights.label}")
         what = "scores" if has_sigmoid_output(model) else "probabilities"
         width = max(len(n) for n in names)
         for name, image, (digit, top3) in zip(names, inputs, predict_digits(model, inputs, preprocess=False)):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from tinygrad_mnist import nn
+from tinygrad_mnist.cli.arguments import SEED_MAX, check_outputs, float_in, int_in
 from tinygrad_mnist.cli.errors import CLIError
 from tinygrad_mnist.models import MODELS, build_model
 from tinygrad_mnist.recipes import (
@@ -19,6 +21,7 @@ from tinygrad_mnist.recipes import (
     make_scheduler,
     mnist_arrays,
 )
+from tinygrad_mnist.threads import describe_blas_threads
 from tinygrad_mnist.train import TrainingDiverged, fit
 
 
@@ -47,13 +50,15 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--model", default="mlp", choices=list(MODELS), help="architecture and recipe (default: mlp)"
     )
-    parser.add_argument("--epochs", type=int, metavar="N", help="passes over the training set")
-    parser.add_argument("--lr", type=float, metavar="LR", help="learning rate")
+    parser.add_argument("--epochs", type=int_in(1, 10_000), metavar="N", help="passes over the training set")
+    parser.add_argument("--lr", type=float_in(0, 1e6, low_open=True), metavar="LR", help="learning rate")
     parser.add_argument(
-        "--batch-size", type=int, metavar="N", help="training batch size (1 = per-sample SGD)"
+        "--batch-size", type=int_in(1, 60_000), metavar="N", help="training batch size (1 = per-sample SGD)"
     )
-    parser.add_argument("--test-batch-size", type=int, metavar="N", help="evaluation batch size")
-    parser.add_argument("--momentum", type=float, metavar="M", help="SGD momentum")
+    parser.add_argument(
+        "--test-batch-size", type=int_in(1, 60_000), metavar="N", help="evaluation batch size"
+    )
+    parser.add_argument("--momentum", type=float_in(0, 1, high_open=True), metavar="M", help="SGD momentum")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="optimiser")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, help="learning rate over the run")
     parser.add_argument(
@@ -62,12 +67,23 @@ def add_parser(subparsers: Any) -> None:
         help="randomly shift, turn and resize the training images (default: the recipe's choice)",
     )
     parser.add_argument(
-        "--seed", type=int, default=1, help="seed for the weights and the batch order (default: 1)"
+        "--seed",
+        type=int_in(0, SEED_MAX),
+        default=1,
+        help="seed for the weights and the batch order (default: 1)",
     )
-    parser.add_argument("--train-size", type=int, metavar="N", help="train on the first N images only")
-    parser.add_argument("--test-size", type=int, metavar="N", help="evaluate on the first N test images only")
+    parser.add_argument(
+        "--train-size", type=int_in(1, 60_000), metavar="N", help="train on the first N images only"
+    )
+    parser.add_argument(
+        "--test-size", type=int_in(1, 10_000), metavar="N", help="evaluate on the first N test images only"
+    )
     add_data_arguments(parser)
-    parser.add_argument("--save", metavar="PATH", help="write the trained model to this .npz checkpoint")
+    parser.add_argument(
+        "--save",
+        metavar="PATH",
+        help="write the trained model here: a .npz name keeps the .npz layout, any other (model.safetensors) is safetensors",
+    )
     parser.add_argument(
         "--save-best", metavar="PATH", help="write the epoch with the best test accuracy here"
     )
@@ -96,13 +112,11 @@ def run(args: argparse.Namespace) -> int:
         "train_size": chosen(args.train_size, recipe.train_size),
         "augment": chosen(args.augment, recipe.augment),
     }
-    if args.test_batch_size is not None and args.test_batch_size < 1:
-        raise CLIError(f"--test-batch-size must be at least 1, got {args.test_batch_size}")
     if settings["optimizer"] in ("adam", "adamw") and args.momentum is not None:
         raise CLIError("--momentum applies to SGD only; Adam keeps its own moving averages (betas)")
-    for name in ("epochs", "batch_size", "train_size"):
-        if settings[name] < 1:
-            raise CLIError(f"--{name.replace('_', '-')} must be at least 1, got {settings[name]}")
+    if args.history is not None and Path(args.history).suffix not in (".json", ".csv"):
+        raise CLIError(f"--history {args.history} must end in .json or .csv")
+    check_outputs([("--save", args.save), ("--save-best", args.save_best), ("--history", args.history)])
     x_train, y_train, x_test, y_test = mnist_arrays(
         args.data_dir, settings["train_size"], args.test_size, download=not args.no_download
     )
@@ -120,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
         f"training {args.model} ({recipe.description}) on {len(y_train)} images: "
         f"{settings['optimizer']} lr {settings['lr']:g} ({settings['lr_schedule']}){momentum}, "
         f"batch {settings['batch_size']}{', augmented' if settings['augment'] else ''}, "
-        f"{settings['epochs']} epochs, seed {args.seed}"
+        f"{settings['epochs']} epoch{'' if settings['epochs'] == 1 else 's'}, seed {args.seed}, "
+        f"{describe_blas_threads()}"
     )
     metadata = {"model": args.model, "loss": recipe.loss, "seed": args.seed, **settings}
     try:
@@ -153,8 +168,9 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(str(err)) from None
     final = history[-1]
     total = sum(e.seconds for e in history.epochs)
+    epochs = f"{len(history)} epoch{'' if len(history) == 1 else 's'}"
     print(
-        f"test accuracy {final.test_accuracy:.2%} on {len(y_test)} images after {len(history)} epochs ({total:.1f} s training)"
+        f"test accuracy {final.test_accuracy:.2%} on {len(y_test)} images after {epochs} ({total:.1f} s training)"
     )
     for what, path in (("model", args.save), ("best model", args.save_best), ("history", args.history)):
         if path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -75,12 +76,25 @@ def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def _fetch(url: str, dest: Path, md5: str | None, progress: bool | None, timeout: float) -> None:
-    """Download one URL into `dest` atomically; raise with a one-line reason on any failure."""
+def _fetch(
+    url: str,
+    dest: Path,
+    md5: str | None,
+    progress: bool | None,
+    timeout: float,
+    deadline: float,
+    max_bytes: int | None,
+) -> None:
+    """Download one URL into `dest` atomically; raise with a one-line reason on any failure.
+
+    `deadline` is a `time.monotonic()` instant: reads return after each network packet (`read1`),
+    so a server trickling a byte a second is cut off there, not after `timeout` per read forever."""
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with urllib.request.urlopen(request, timeout=min(timeout, _left(deadline))) as response:
         length_header = response.headers.get("Content-Length")
         length = int(length_header) if length_header and length_header.isdigit() else None
+        if max_bytes is not None and length is not None and length > max_bytes:
+            raise _Failed(f"the server announces {length} bytes, more than the {max_bytes} expected")
         h = hashlib.md5(usedforsecurity=False)
         received = 0
         # disable=None: tqdm turns itself off when stderr is not a terminal (CI logs, pipes)
@@ -91,11 +105,19 @@ def _fetch(url: str, dest: Path, md5: str | None, progress: bool | None, timeout
                 total=length, unit="B", unit_scale=True, desc=dest.name, disable=disable, leave=False
             ) as bar,
         ):
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
+            while True:
+                _set_read_timeout(response, min(timeout, _left(deadline)))
+                chunk = response.read1(_CHUNK)
+                if not chunk:
+                    break
+                received += len(chunk)
+                if max_bytes is not None and received > max_bytes:
+                    raise _Failed(f"more than the {max_bytes} bytes expected arrived; nothing was kept")
                 out.write(chunk)
                 h.update(chunk)
-                received += len(chunk)
                 bar.update(len(chunk))
+                if _left(deadline) <= 0:
+                    raise _Failed(f"too slow: only {received} bytes before the deadline; nothing was kept")
             if length is not None and received != length:
                 raise _Failed(f"incomplete transfer: got {received} of {length} bytes; nothing was kept")
             if md5 is not None and h.hexdigest() != md5.lower():
@@ -103,6 +125,18 @@ def _fetch(url: str, dest: Path, md5: str | None, progress: bool | None, timeout
                     f"MD5 mismatch: expected {md5.lower()}, got {h.hexdigest()}; "
                     "the corrupted download was deleted"
                 )
+
+
+def _left(deadline: float) -> float:
+    return deadline - time.monotonic()
+
+
+def _set_read_timeout(response: http.client.HTTPResponse, seconds: float) -> None:
+    """Shorten the socket's per-read timeout to what is left of the deadline (at least 1 ms)."""
+    sock = getattr(getattr(response, "fp", None), "raw", None)
+    sock = getattr(sock, "_sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.001))
 
 
 class _Failed(Exception):
@@ -116,8 +150,13 @@ def download_file(
     *,
     progress: bool | None = None,
     timeout: float = 30.0,
+    deadline: float = 600.0,
+    max_bytes: int | None = None,
 ) -> Path:
     """Download the first URL that works into `dest`, verifying its MD5 if given; returns `dest`.
+
+    `timeout` bounds each network read and `deadline` each URL's whole transfer (seconds); a body
+    longer than `max_bytes` (announced or actually sent) is cut off and that URL fails.
 
     URLs are tried in order; a network error, HTTP error, short transfer or checksum mismatch moves on
     to the next. Data is written to a temporary file in `dest`'s folder and renamed onto `dest` only
@@ -134,7 +173,7 @@ def download_file(
     attempts: list[tuple[str, str]] = []
     for url in urls:
         try:
-            _fetch(url, dest, md5, progress, timeout)
+            _fetch(url, dest, md5, progress, timeout, time.monotonic() + deadline, max_bytes)
             return dest
         except _Failed as err:
             attempts.append((url, str(err)))
@@ -142,6 +181,10 @@ def download_file(
             attempts.append((url, f"HTTP {err.code} {err.reason}"))
         except urllib.error.URLError as err:
             attempts.append((url, f"cannot connect: {err.reason}"))
+        except TimeoutError:
+            attempts.append(
+                (url, f"timed out (timeout={timeout:g} s per read, deadline={deadline:g} s in all)")
+            )
         except (OSError, http.client.HTTPException, ValueError) as err:
             attempts.append((url, f"{type(err).__name__}: {err}"))
     lines = "\n".join(f"  - {url}: {reason}" for url, reason in attempts)

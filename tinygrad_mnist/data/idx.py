@@ -27,6 +27,7 @@ from tinygrad_mnist.atomic import atomic_write
 __all__ = [
     "IDXError",
     "LABELS_MAGIC",
+    "MAX_BYTES",
     "IMAGES_MAGIC",
     "atomic_write",
     "check_same_count",
@@ -55,6 +56,8 @@ _KIND_TO_CODE: dict[tuple[str, int], int] = {
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 22  # 4 MiB per read: memory stays bounded by the real content, whatever the header claims
+MAX_BYTES = 1 << 30  # default cap on an IDX file's data: 20x MNIST's largest file, far below a bomb
+_EXTRA_COUNTED = 1 << 26  # trailing data is counted up to 64 MiB past the end, then reported as "more than"
 
 
 class IDXError(ValueError):
@@ -82,32 +85,39 @@ def _read_upto(f: IO[bytes], n: int) -> bytes:
 
 
 @contextmanager
-def _open_maybe_gzip(path: Path) -> Iterator[IO[bytes]]:
+def _open_maybe_gzip(path: Path) -> Iterator[tuple[IO[bytes], int | None]]:
+    """The file's content stream, and its size when it is not compressed (None for gzip)."""
     with open(path, "rb") as raw:
         compressed = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)
         if compressed:
             with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
-                yield gz
+                yield gz, None
         else:
-            yield raw
+            yield raw, os.fstat(raw.fileno()).st_size
 
 
-def read_idx(path: str | os.PathLike[str], expected_magic: int | None = None) -> np.ndarray:
+def read_idx(
+    path: str | os.PathLike[str], expected_magic: int | None = None, *, max_bytes: int = MAX_BYTES
+) -> np.ndarray:
     """Read an IDX file (raw or gzip) into a writable, native-endian numpy array.
 
     `expected_magic` (e.g. ``LABELS_MAGIC``) rejects any other kind of IDX file. Raises `IDXError` for a
-    wrong magic number, a truncated header or data, or data longer than the header's dimensions say.
+    wrong magic number, a truncated header or data, data longer than the header's dimensions say, or
+    dimensions needing more than `max_bytes` (1 GiB by default): the header's claim is checked before
+    any data is read, and reading stops one byte past it, so a gzip bomb costs no more than the cap.
     """
     path = Path(path)
     try:
-        with _open_maybe_gzip(path) as f:
-            return _parse(f, path, expected_magic)
+        with _open_maybe_gzip(path) as (f, raw_size):
+            return _parse(f, path, expected_magic, max_bytes, raw_size)
     except (EOFError, gzip.BadGzipFile, zlib.error) as err:
         raise IDXError(f"{path}: corrupt or truncated gzip stream ({err})") from err
 
 
-def _parse(f: IO[bytes], path: Path, expected_magic: int | None) -> np.ndarray:
+def _parse(
+    f: IO[bytes], path: Path, expected_magic: int | None, max_bytes: int, raw_size: int | None
+) -> np.ndarray:
     head = _read_upto(f, 4)
     if len(head) < 4:
         raise IDXError(
@@ -134,6 +144,16 @@ def _parse(f: IO[bytes], path: Path, expected_magic: int | None) -> np.ndarray:
     dtype = _CODE_TO_DTYPE[code]
     expected = dtype.itemsize * int(np.prod(shape, dtype=object))
     dims = "x".join(map(str, shape))
+    if raw_size is not None and raw_size - 4 - 4 * ndim < expected:  # an uncompressed file: its size is known
+        raise IDXError(
+            f"{path}: truncated data: dimensions {dims} need {expected} bytes after the header, "
+            f"only {raw_size - 4 - 4 * ndim} present"
+        )
+    if expected > max_bytes:
+        raise IDXError(
+            f"{path}: dimensions {dims} need {expected} bytes, over the limit of {max_bytes} "
+            "(a corrupt header, or not the file it should be); nothing was read"
+        )
 
     chunks, total = [], 0
     while total <= expected:  # read one byte past the end to detect trailing data
@@ -148,10 +168,14 @@ def _parse(f: IO[bytes], path: Path, expected_magic: int | None) -> np.ndarray:
             f"only {total} present"
         )
     if total > expected:
-        total += sum(len(c) for c in iter(lambda: f.read(_CHUNK), b""))
+        extra = total - expected + sum(len(c) for c in _chunks_upto(f, _EXTRA_COUNTED))
+        counted = f"{extra}" if extra <= _EXTRA_COUNTED else f"more than {_EXTRA_COUNTED}"
+        present = (
+            f"{expected + extra}" if extra <= _EXTRA_COUNTED else f"more than {expected + _EXTRA_COUNTED}"
+        )
         raise IDXError(
             f"{path}: size mismatch: dimensions {dims} need {expected} bytes after the header, "
-            f"but {total} are present ({total - expected} extra)"
+            f"but {present} are present ({counted} extra)"
         )
     buf = np.empty(expected, dtype=np.uint8)
     pos = 0
@@ -162,14 +186,25 @@ def _parse(f: IO[bytes], path: Path, expected_magic: int | None) -> np.ndarray:
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 
-def read_images(path: str | os.PathLike[str]) -> np.ndarray:
+def _chunks_upto(f: IO[bytes], limit: int) -> Iterator[bytes]:
+    """Chunks of what is left, stopping once more than `limit` bytes were seen (a bomb is not drained)."""
+    seen = 0
+    while seen <= limit:
+        chunk = f.read(_CHUNK)
+        if not chunk:
+            return
+        seen += len(chunk)
+        yield chunk
+
+
+def read_images(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> np.ndarray:
     """Read an IDX image file (magic 2051): a uint8 array of shape (N, rows, cols)."""
-    return read_idx(path, expected_magic=IMAGES_MAGIC)
+    return read_idx(path, expected_magic=IMAGES_MAGIC, max_bytes=max_bytes)
 
 
-def read_labels(path: str | os.PathLike[str]) -> np.ndarray:
+def read_labels(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> np.ndarray:
     """Read an IDX label file (magic 2049): a uint8 array of shape (N,)."""
-    return read_idx(path, expected_magic=LABELS_MAGIC)
+    return read_idx(path, expected_magic=LABELS_MAGIC, max_bytes=max_bytes)
 
 
 def check_same_count(

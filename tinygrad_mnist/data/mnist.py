@@ -19,7 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygrad_mnist.data.download import ChecksumError, DownloadError, download_file, resolve_mirrors
+from tinygrad_mnist.data.download import (
+    MIRRORS_ENV_VAR,
+    ChecksumError,
+    DownloadError,
+    download_file,
+    resolve_mirrors,
+)
 from tinygrad_mnist.data.idx import IDXError, check_same_count, idx_header, read_images, read_labels
 
 __all__ = [
@@ -37,15 +43,19 @@ __all__ = [
 ]
 
 DATA_ENV_VAR = "TINYGRAD_MNIST_DATA"
+_ROOT_LABEL = "root argument"
+_CLI_LABELS = {_ROOT_LABEL: "--data-dir"}  # how the command line names the same folder
 
 
 @dataclass(frozen=True)
 class MNISTFile:
-    """One data file: its raw name, the MD5 of the published .gz, and the SHA-256 of the raw bytes."""
+    """One data file: its raw name, the MD5 of the published .gz, the SHA-256 of the raw bytes, and the
+    .gz's size in bytes (a download is cut off past it; None: no cap)."""
 
     name: str
     md5_gz: str
     sha256: str
+    gz_size: int | None = None
 
     @property
     def gz_name(self) -> str:
@@ -57,33 +67,83 @@ MNIST_FILES: Mapping[str, MNISTFile] = {
         "train-images-idx3-ubyte",
         "f68b3c2dcbeaaa9fbdd348bbdeb94873",
         "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        9_912_422,
     ),
     "train_labels": MNISTFile(
         "train-labels-idx1-ubyte",
         "d53e105ee54ea40749a09fcbcd1e9432",
         "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        28_881,
     ),
     "test_images": MNISTFile(
         "t10k-images-idx3-ubyte",
         "9fb629c4189551a2d022fa330f9573f3",
         "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        1_648_877,
     ),
     "test_labels": MNISTFile(
         "t10k-labels-idx1-ubyte",
         "ec29112dd5afa0611ce80d1b7f02629c",
         "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        4_542,
     ),
 }
 _SPLITS = {"train": ("train_images", "train_labels"), "test": ("test_images", "test_labels")}
+_MAX_IMAGES = 60_000  # the training split; a header claiming more is refused before reading
 
 
 class MNISTNotFoundError(FileNotFoundError):
-    """MNIST files are missing and could not be downloaded; the message says which, where and what to do."""
+    """MNIST files are missing and could not be downloaded; the message says which, where and what to do.
 
-    def __init__(self, message: str, missing: Sequence[str], searched: Sequence[Path]) -> None:
-        super().__init__(message)
+    `str(err)` speaks the Python API (`root=`, `download=`); `cli_message()` says the same with the
+    command line's flags, for `tinygrad-mnist`. Both are several lines, one fact per line.
+    """
+
+    def __init__(
+        self,
+        missing: Sequence[str],
+        searched: Sequence[tuple[Path, str]],
+        reason: str,
+        mirrors: Sequence[str],
+        *,
+        download_failed: bool,
+    ) -> None:
         self.missing = list(missing)
-        self.searched = list(searched)
+        self.searched = [d for d, _ in searched]
+        self._labels = [label for _, label in searched]
+        self.reason = reason
+        self.mirrors = list(mirrors)
+        self.download_failed = download_failed
+        super().__init__(self._message(cli=False))
+
+    def cli_message(self) -> str:
+        """The message in the command line's terms (--data-dir, --no-download)."""
+        return self._message(cli=True)
+
+    def _message(self, cli: bool) -> str:
+        where = "\n".join(
+            f"  {i}. {d}  ({_CLI_LABELS.get(label, label) if cli else label})"
+            for i, (d, label) in enumerate(zip(self.searched, self._labels), 1)
+        )
+        urls = "\n".join(f"      {m}" for m in self.mirrors)
+        if self.download_failed:
+            reason = self.reason
+        else:
+            reason = "--no-download was given" if cli else "download=False"
+            reason += ", so nothing was downloaded."
+        folder = "pass --data-dir FOLDER" if cli else "pass root=FOLDER"
+        allow = "run again without --no-download" if cli else "pass download=True"
+        overrides = "" if cli else "mirrors=[...] or "
+        return (
+            f"MNIST files not found: {', '.join(self.missing)} (raw or .gz)\n"
+            f"Looked in:\n{where}\n"
+            f"{reason}\n"
+            "To provide them, either:\n"
+            f"  - put the files (raw or .gz) in a folder and {folder}, or set {DATA_ENV_VAR}=FOLDER;\n"
+            f"  - or download them: {allow}, with network access; the mirrors are tried in order\n"
+            f"    (set {overrides}${MIRRORS_ENV_VAR} to use others), or fetch the .gz files by hand:\n"
+            f"{urls}"
+        )
 
 
 @dataclass(frozen=True)
@@ -106,7 +166,7 @@ def default_cache_dir() -> Path:
 def _search_dirs_labelled(root: str | os.PathLike[str] | None) -> list[tuple[Path, str]]:
     dirs: list[tuple[Path, str]] = []
     if root is not None:
-        dirs.append((Path(root).expanduser(), "root argument / --data-dir"))
+        dirs.append((Path(root).expanduser(), _ROOT_LABEL))
     env = os.environ.get(DATA_ENV_VAR)
     if env:
         dirs.append((Path(env).expanduser(), f"${DATA_ENV_VAR}"))
@@ -143,25 +203,16 @@ def _not_found(
     root: str | os.PathLike[str] | None,
     files: Mapping[str, MNISTFile],
     missing: Sequence[str],
-    why: str,
     mirrors: Sequence[str] | None,
+    download_error: str | None = None,
 ) -> MNISTNotFoundError:
-    labelled = _search_dirs_labelled(root)
-    names = [files[k].name for k in missing]
-    where = "\n".join(f"  {i}. {d}  ({label})" for i, (d, label) in enumerate(labelled, 1))
-    urls = "\n".join(f"      {m}" for m in resolve_mirrors(mirrors))
-    message = (
-        f"MNIST files not found: {', '.join(names)} (raw or .gz)\n"
-        f"Looked in:\n{where}\n"
-        f"{why}\n"
-        "To provide them, either:\n"
-        f"  - put the files (raw or .gz) in a folder and pass root=FOLDER (CLI: --data-dir FOLDER)\n"
-        f"    or set {DATA_ENV_VAR}=FOLDER;\n"
-        "  - or allow downloading (download=True, with network access) from these mirrors, tried in\n"
-        "    order (override with mirrors=[...] or $TINYGRAD_MNIST_MIRRORS), or fetch the .gz files\n"
-        f"    from one of them by hand:\n{urls}"
+    return MNISTNotFoundError(
+        [files[k].name for k in missing],
+        _search_dirs_labelled(root),
+        download_error or "",
+        resolve_mirrors(mirrors),
+        download_failed=download_error is not None,
     )
-    return MNISTNotFoundError(message, names, [d for d, _ in labelled])
 
 
 def ensure_mnist(
@@ -185,21 +236,25 @@ def ensure_mnist(
     if not missing:
         return found
     if not download:
-        raise _not_found(root, files, missing, "download=False, so nothing was downloaded.", mirrors)
+        raise _not_found(root, files, missing, mirrors)
     target = Path(root).expanduser() if root is not None else default_cache_dir()
     bases = resolve_mirrors(mirrors)
     for k in missing:
         f = files[k]
         try:
             found[k] = download_file(
-                [b + f.gz_name for b in bases], target / f.gz_name, f.md5_gz, progress=progress
+                [b + f.gz_name for b in bases],
+                target / f.gz_name,
+                f.md5_gz,
+                progress=progress,
+                max_bytes=f.gz_size,
             )
         except DownloadError as err:
             # Stop here: when one file fails on every mirror the others almost surely would too, and
             # each dead mirror may cost a full timeout.
             still = [k for k in keys if k not in found]
             why = f"Downloading into {target} failed (later files were not attempted):\n{err}"
-            raise _not_found(root, files, still, why, mirrors) from err
+            raise _not_found(root, files, still, mirrors, why) from err
     return found
 
 
@@ -220,7 +275,8 @@ def _load_split(
 ):
     images_path, labels_path = paths[keys[0]], paths[keys[1]]
     try:
-        images, labels = read_images(images_path), read_labels(labels_path)
+        images = read_images(images_path, max_bytes=_MAX_IMAGES * 28 * 28)
+        labels = read_labels(labels_path, max_bytes=_MAX_IMAGES)
     except IDXError as err:
         raise IDXError(f"{err}\n(delete the file and run again to re-download it)") from err
     if verify:
@@ -229,6 +285,9 @@ def _load_split(
     if images.shape[1:] != (28, 28):
         raise IDXError(f"{images_path}: MNIST images are 28x28, this file holds {images.shape[1:]} images")
     check_same_count(images, labels, images_path, labels_path)
+    if labels.size and labels.max() > 9:  # checked even with verify=False: a label 200 trains nonsense
+        bad = int(np.argmax(labels > 9))
+        raise IDXError(f"{labels_path}: label {labels[bad]} at index {bad}; MNIST labels are digits 0..9")
     return images, labels.astype(np.int64)
 
 

@@ -141,6 +141,52 @@ def nll_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     return _reduce(-input[np.arange(n), labels], reduction)
 
 
+# Activations and other ops in PyTorch's functional spelling (`F.relu(x)`): each is the Tensor method.
+def relu(input: Tensor) -> Tensor:
+    return as_tensor(input).relu()
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return as_tensor(input).sigmoid()
+
+
+def tanh(input: Tensor) -> Tensor:
+    return as_tensor(input).tanh()
+
+
+def softmax(input: Tensor, dim: int = -1) -> Tensor:
+    return as_tensor(input).softmax(axis=dim)
+
+
+def log_softmax(input: Tensor, dim: int = -1) -> Tensor:
+    return as_tensor(input).log_softmax(axis=dim)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return as_tensor(input).leaky_relu(negative_slope)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    return as_tensor(input).gelu(approximate=approximate)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return as_tensor(input).softplus(beta, threshold)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    return as_tensor(input).log_sigmoid()
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    return as_tensor(input).linear(weight, bias)
+
+
+def pad(input: Tensor, pad: Any, value: float = 0.0) -> Tensor:
+    """PyTorch's F.pad: `pad` is (left, right, top, bottom, ...) from the last axis backwards."""
+    return as_tensor(input).pad(pad, value=value)
+
+
 # ---------------------------------------------------------------------- convolutional networks
 def conv2d(
     input: Any,

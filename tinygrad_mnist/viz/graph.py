@@ -22,6 +22,7 @@ from tinygrad_mnist.viz import style
 from tinygrad_mnist.viz.grouping import group_by_module, module_types, owner_of, parameter_names
 
 RANKDIRS = ("LR", "TB", "RL", "BT")
+AUTO_RANKDIR_MAX_RANKS = 8  # rankdir=None: left to right up to this many nodes in a chain, else top to bottom
 COLLAPSE_MODES = (None, False, True, "cluster", "module")
 
 
@@ -49,7 +50,7 @@ def draw_graph(
     value_limit: int = 8,
     show_grads: bool = True,
     grad_range: tuple[float, float] | None = None,
-    rankdir: str = "LR",
+    rankdir: str | None = None,
     collapse: bool | str | None = None,
     max_nodes: int = 400,
     legend: bool = True,
@@ -64,7 +65,9 @@ def draw_graph(
     show_grads: where `.grad` exists, print its mean |grad| and colour borders and edges by it on a log
         scale (`grad_range=(low, high)` fixes the scale; otherwise it fits this graph's gradients).
         Intermediate tensors only keep `.grad` if retained: see `backward_for_drawing`.
-    rankdir: "LR" (inputs on the left) or "TB" (inputs on top), or "RL"/"BT".
+    rankdir: "LR" (inputs on the left) or "TB" (inputs on top), or "RL"/"BT"; None (default) picks "LR"
+        for a short graph and "TB" when its longest chain has more than AUTO_RANKDIR_MAX_RANKS nodes,
+        so a deep network is drawn tall (it scrolls) instead of too wide to read.
     collapse: False draws every op; "cluster" frames each module's ops; True (or "module") draws each
         module as one node; None (default) collapses automatically when the graph has more than
         `max_nodes` nodes and a module is given. Ops are assigned to modules by the parameters they use
@@ -74,7 +77,7 @@ def draw_graph(
     roots = [root] if isinstance(root, Tensor) else list(root)
     if not roots or not all(isinstance(r, Tensor) for r in roots):
         raise TypeError("draw_graph: root must be a Tensor or a non-empty sequence of Tensors")
-    if rankdir not in RANKDIRS:
+    if rankdir is not None and rankdir not in RANKDIRS:
         raise ValueError(f"draw_graph: rankdir must be one of {RANKDIRS}, got {rankdir!r}")
     if collapse not in COLLAPSE_MODES:
         raise ValueError(f"draw_graph: collapse must be one of {COLLAPSE_MODES}, got {collapse!r}")
@@ -110,7 +113,28 @@ def draw_graph(
             f"{hidden:,} nodes far from the output are summarised (max_nodes={max_nodes}; "
             "raise it, or collapse modules with module= and collapse=True)"
         )
+    if rankdir is None:
+        rankdir = "TB" if _longest_chain(picture) > AUTO_RANKDIR_MAX_RANKS else "LR"
     return _to_digraph(picture, rankdir, legend, scale, notes, title, types=module_types(module))
+
+
+def _longest_chain(picture: _Picture) -> int:
+    """Nodes on the longest path along the edges: the number of ranks `dot` lays the graph out in."""
+    successors: dict[str, list[str]] = {}
+    indegree = dict.fromkeys(picture.nodes, 0)
+    for src, dst, _ in picture.edges:
+        successors.setdefault(src, []).append(dst)
+        indegree[dst] = indegree.get(dst, 0) + 1
+    depth = {n: 1 for n, d in indegree.items() if d == 0}
+    queue = deque(depth)
+    while queue:  # Kahn's topological order: a node's depth is final when its last input is seen
+        node = queue.popleft()
+        for nxt in successors.get(node, ()):
+            depth[nxt] = max(depth.get(nxt, 1), depth[node] + 1)
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                queue.append(nxt)
+    return max(depth.values(), default=0)
 
 
 def _inlined_scalars(tensors: list[Tensor], root_ids: set[int], names: dict[int, str]) -> set[int]:
