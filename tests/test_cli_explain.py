@@ -25,8 +25,12 @@ def test_every_registry_model_gets_a_page(name, mnist_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"wrote {out} ({name}, test image 3, label 0" in result.stdout  # MNIST test image 3 is a 0
     steps = steps_of(out)
-    assert steps[0]["label"] == "loss" and steps[-1]["label"] == "fc1.weight"
-    assert all(s["check"]["passed"] for s in steps if s["check"])
+    first_layer = "conv1.weight" if name == "cnn" else "fc1.weight"  # the last gradient backprop reaches
+    assert steps[0]["label"] == "loss" and steps[-1]["label"] == first_layer
+    # The cnn max-pools conv outputs of MNIST's blank background: windows of tied zeros, a kink where a
+    # finite difference is one-sided and no derivative, so that op's check may honestly fail there.
+    kinked = {"max_pool2d"} if name == "cnn" else set()
+    assert all(s["check"]["passed"] for s in steps if s["check"] and s["op"] not in kinked)
     labelled = sum(len(s["annotations"]) for s in steps)
     assert labelled == {"sigmoid-24": 7, "sigmoid-16-16": 10, "relu-10": 6}.get(name, 0)
 
