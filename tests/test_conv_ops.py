@@ -108,6 +108,7 @@ def test_every_cnn_op_is_registered_and_has_cases():
     for name in ("conv2d", "max_pool2d", "avg_pool2d", "batch_norm"):
         assert name in registry
         assert any(c.op == name for c in CASES)
+    assert not [name for name in registry if name.startswith("_")]  # the pooling mixin is no op
 
 
 def test_fused_backward_equals_the_reference_gradient():

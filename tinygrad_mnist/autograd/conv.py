@@ -156,8 +156,11 @@ class Conv2d(Function):
         return out if b is None else out + b.reshape(1, o, 1, 1)
 
 
-class _Pool2d(Function):
-    """Shared by the pooling ops: a kernel slid over each channel of NCHW images, no weights."""
+class _Pool2d:
+    """Shared by the pooling ops (a mixin, not an op of its own): a kernel slid over each channel of
+    NCHW images, no weights."""
+
+    name: str
 
     pad_value = 0.0
 
@@ -189,7 +192,7 @@ class _Pool2d(Function):
         return _window_stack(xp, self.kernel_size, self.stride, self.dilation, out_hw)
 
 
-class MaxPool2d(_Pool2d):
+class MaxPool2d(_Pool2d, Function):
     """The largest value of each kh x kw window (padding counts as −∞, so it never wins).
 
     VJP: each window's gradient goes to the position of its maximum; tied maxima split it evenly, as
@@ -215,7 +218,7 @@ class MaxPool2d(_Pool2d):
         return self._reference_windows(x).max(axis=-1)
 
 
-class AvgPool2d(_Pool2d):
+class AvgPool2d(_Pool2d, Function):
     """The mean of each kh x kw window; zero padding counts in the mean (PyTorch's default,
     count_include_pad=True). VJP: each window's gradient is spread evenly over its kh·kw inputs."""
 
