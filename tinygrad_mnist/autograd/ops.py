@@ -64,7 +64,7 @@ def as_shape(args: tuple[Any, ...]) -> tuple[int, ...]:
     """`f(2, 3)`, `f((2, 3))` and numpy integers all name the shape (2, 3)."""
     if len(args) == 1 and not isinstance(args[0], int | np.integer):
         args = tuple(args[0])
-    return tuple(operator.index(n) for n in args)
+    return tuple(map(operator.index, args))
 
 
 # ---------------------------------------------------------------------- elementwise, two inputs
@@ -120,11 +120,16 @@ class Pow(Function):
     formula, arg_names = "aᵇ", ("a", "b")
 
     def forward(self, a, b):
+        if np.ndim(b) == 0 and b >= 0:  # x ** 2 and the like: nothing to warn about
+            return _broadcasting("pow", np.power, a, b)
         with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf is the honest value
             return _broadcasting("pow", np.power, a, b)
 
     def backward(self, g, out, a, b):
         da, db = self.needs_input_grad
+        if type(g) is np.ndarray and b.ndim == 0 and b != 0 and not db:  # x ** p on arrays: the power
+            p = b.item()  # rule, without the masks below
+            return unbroadcast(g * p * a ** (p - 1), a.shape), None
         ga = unbroadcast(where((b == 0) & (a == 0), 0, g * b * power(a, b - 1)), a.shape) if da else None
         gb = unbroadcast(g * out * log(where(a == 0, 1, a)), b.shape) if db else None  # 0 at a = 0
         return ga, gb
@@ -391,8 +396,11 @@ class Max(Function):
     def backward(self, g, out, x):
         kept = kept_shape(x.shape, self.axes)
         top = out.reshape(kept)
-        winners = ((x == top) | ((x != x) & (top != top))).astype(x.dtype)  # x != x: x is NaN
-        return (g.reshape(kept) * winners / winners.sum(axis=self.axes, keepdims=True),)
+        winners = x == top
+        if not (top == top).all():  # a NaN maximum: the NaNs (x != x) are the winners
+            winners = winners | ((x != x) & (top != top))
+        share = winners.astype(x.dtype)
+        return (g.reshape(kept) * share / share.sum(axis=self.axes, keepdims=True),)
 
 
 class Prod(Function):
@@ -494,6 +502,16 @@ def _is_basic(index: Any) -> bool:
     return all(isinstance(p, int | np.integer | slice) or p is None or p is Ellipsis for p in parts)
 
 
+def put_back(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """zeros(shape) with `g` added at `index` (IndexAdd's forward, called directly on arrays)."""
+    grad = np.zeros(shape, dtype=g.dtype)
+    if _is_basic(index):
+        grad[index] = g
+    else:
+        np.add.at(grad, index, g)  # repeated indices must add up, not overwrite
+    return grad
+
+
 class Getitem(Function):
     """Slicing and integer-array indexing, e.g. `logp[np.arange(n), labels]` picks one class per row."""
 
@@ -506,6 +524,8 @@ class Getitem(Function):
         return x[self.index]
 
     def backward(self, g, out, x):  # put each picked gradient back where it came from
+        if type(g) is np.ndarray:  # on arrays: IndexAdd's forward, without making the op
+            return (put_back(g, self.index, x.shape),)
         return (index_add(g, index=self.index, shape=x.shape),)
 
 
@@ -519,12 +539,7 @@ class IndexAdd(Function):
         self.index, self.shape = index, shape
 
     def forward(self, g):
-        grad = np.zeros(self.shape, dtype=g.dtype)
-        if _is_basic(self.index):
-            grad[self.index] = g
-        else:
-            np.add.at(grad, self.index, g)  # repeated indices must add up, not overwrite
-        return grad
+        return put_back(g, self.index, self.shape)
 
     def backward(self, gg, out, g):
         return (getitem(gg, index=self.index),)
