@@ -118,7 +118,6 @@ class Function:
         out.grad = out.name = None
         out._retain_grad = out.requires_grad = False
         out._ctx, out._id = self, next(_creation_counter)
-        self.inputs = self.saved = ()
         if _mode.enabled and out.data.dtype.kind == "f":  # ints and bools carry no gradient
             for t in tensors:
                 if t.requires_grad:
@@ -133,5 +132,6 @@ class Function:
                         self.needs_input_grad = (a.requires_grad, b.requires_grad, c.requires_grad)
                     else:
                         self.needs_input_grad = tuple([t.requires_grad for t in tensors])
-                    break
+                    return out
+        self.inputs = self.saved = ()  # not recorded: no edges
         return out

@@ -349,52 +349,51 @@ class Cast(Function):
 
 
 # ---------------------------------------------------------------------- reductions
-class Sum(Function):
-    formula = "Σ x"
+class _Reduction(Function):
+    """What the reductions share: `axis`/`keepdims` as numpy takes them, and (after `_reduced(x)`) the
+    axes as a tuple and the input's shape with them kept as 1, which the gradient is reshaped to."""
 
     def __init__(self, axis: int | Sequence[int] | None = None, keepdims: bool = False):
         self.axis, self.keepdims = axis, keepdims
 
-    def forward(self, x):
+    def _reduced(self, x: np.ndarray) -> tuple[int, ...]:
         self.axes = normalize_axis(self.axis, x.ndim)
         self.kept = kept_shape(x.shape, self.axes)
-        return x.sum(axis=self.axes, keepdims=self.keepdims)
+        return self.axes
+
+
+class Sum(_Reduction):
+    formula = "Σ x"
+
+    def forward(self, x):
+        return x.sum(axis=self._reduced(x), keepdims=self.keepdims)
 
     def backward(self, g, out, x):  # every element gets the gradient of the total it went into
         return (expand(g.reshape(self.kept), x.shape),)
 
 
-class Mean(Function):
+class Mean(_Reduction):
     formula = "Σ x / n"
 
-    def __init__(self, axis: int | Sequence[int] | None = None, keepdims: bool = False):
-        self.axis, self.keepdims = axis, keepdims
-
     def forward(self, x):
-        self.axes = normalize_axis(self.axis, x.ndim)
-        self.kept = kept_shape(x.shape, self.axes)
-        self.count = math.prod(x.shape[a] for a in self.axes)
+        self.count = math.prod(x.shape[a] for a in self._reduced(x))
         return x.mean(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, g, out, x):
         return (expand(g.reshape(self.kept) / self.count, x.shape),)
 
 
-class Max(Function):
+class Max(_Reduction):
     """Maximum along `axis`. Ties split the gradient evenly among the tied elements (like tinygrad); a
     NaN is the maximum, and its position gets the gradient (like PyTorch)."""
 
     formula = "max x"
 
-    def __init__(self, axis: int | Sequence[int] | None = None, keepdims: bool = False):
-        self.axis, self.keepdims = axis, keepdims
-
     def forward(self, x):
-        self.axes = normalize_axis(self.axis, x.ndim)
-        return x.max(axis=self.axes, keepdims=self.keepdims)
+        return x.max(axis=self._reduced(x), keepdims=self.keepdims)
 
     def backward(self, g, out, x):
-        kept = kept_shape(x.shape, self.axes)
+        kept = self.kept
         top = out.reshape(kept)
         winners = x == top
         if not (top == top).all():  # a NaN maximum: the NaNs (x != x) are the winners
@@ -403,20 +402,16 @@ class Max(Function):
         return (g.reshape(kept) * share / share.sum(axis=self.axes, keepdims=True),)
 
 
-class Prod(Function):
+class Prod(_Reduction):
     """Product along `axis`. Each element's gradient is the product of the others, zeros included."""
 
     formula = "Π x"
 
-    def __init__(self, axis: int | Sequence[int] | None = None, keepdims: bool = False):
-        self.axis, self.keepdims = axis, keepdims
-
     def forward(self, x):
-        self.axes = normalize_axis(self.axis, x.ndim)
-        return x.prod(axis=self.axes, keepdims=self.keepdims)
+        return x.prod(axis=self._reduced(x), keepdims=self.keepdims)
 
     def backward(self, g, out, x):
-        kept = kept_shape(x.shape, self.axes)
+        kept = self.kept
         if type(x) is np.ndarray and not (x == 0).any():  # first order: the product of the others is
             return (g.reshape(kept) * out.reshape(kept) / x,)  # out / x, fast and exact enough
         return (g.reshape(kept) * _product_of_others(x, self.axes),)  # zeros, or second order

@@ -136,11 +136,6 @@ class Tensor:
     def _accumulate_grad(self, g: Any, handed_out: set[int]) -> None:
         if type(g) is Tensor or type(self.grad) is Tensor:  # create_graph: a Tensor that remembers how
             self.grad = g if self.grad is None else g + self.grad  # it was computed
-        elif self.grad is None and type(g) is np.ndarray and g.base is None and g.dtype == self.data.dtype:
-            if id(g) in handed_out:  # a fresh array of the right dtype: stored as is, the common case
-                g = g.copy()
-            handed_out.add(id(g))
-            self.grad = g
         else:
             self.grad = fast.accumulate(self.grad, g, self.data.dtype, handed_out)
 
