@@ -283,6 +283,46 @@ def test_grad_mode_is_per_thread():
     assert recorded["main"] is True
 
 
+def test_grad_mode_stays_right_in_every_thread_whatever_the_others_do():
+    """Ops read a shared count of switched-off threads before their own switch (it is cheaper): the
+    answer must still be each thread's own, while others switch, nest, and even end switched off."""
+    from tinygrad_mnist.autograd import grad_mode
+
+    x = Tensor([1.0], requires_grad=True)
+    start = grad_mode._off.threads
+    errors = []
+
+    def churn(seed: int) -> None:
+        rng, mode = np.random.default_rng(seed), True
+        for _ in range(300):
+            with no_grad():
+                if (x * 2).requires_grad:
+                    errors.append("recorded inside no_grad")
+                with enable_grad():
+                    if not (x * 2).requires_grad:
+                        errors.append("not recorded inside enable_grad")
+            if (x * 2).requires_grad is not mode:
+                errors.append("the thread's own mode was not restored")
+            mode = bool(rng.integers(2))
+            set_grad_enabled(mode)
+        set_grad_enabled(False)  # this thread ends switched off
+
+    workers = [threading.Thread(target=churn, args=(seed,)) for seed in range(4)]
+    for w in workers:
+        w.start()
+    for _ in range(300):
+        if not (x * 2).requires_grad:
+            errors.append("main thread stopped recording")
+    for w in workers:
+        w.join()
+    assert errors == []
+    assert (x * 2).requires_grad and tg.is_grad_enabled()
+    assert grad_mode._off.threads == start + 4  # the ended threads still count: slower, never wrong
+    with no_grad():
+        assert not (x * 2).requires_grad
+    assert (x * 2).requires_grad
+
+
 def test_enable_grad_and_set_grad_enabled():
     x = Tensor([1.0], requires_grad=True)
     with no_grad():

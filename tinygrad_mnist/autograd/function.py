@@ -31,14 +31,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tinygrad_mnist.autograd.grad_mode import _mode
+from tinygrad_mnist.autograd.grad_mode import _mode, _off
 from tinygrad_mnist.autograd.tensor import Tensor, _creation_counter
 
 #: Every Function subclass by name: the tests enumerate it, so no op ships without a gradient check.
 registry: dict[str, type[Function]] = {}
 
 
-_ONE_INPUT_NEEDS = (True,)
+_NEEDS = {True: (True,), False: (False,)}  # one input's needs_input_grad, shared
 
 
 def _snake_case(name: str) -> str:
@@ -98,6 +98,8 @@ class Function:
         input requires grad. On plain numpy arrays (what a backward receives) it returns forward's array:
         the same call serves both, which is what makes every backward differentiable."""
         fn = cls(**params) if params else cls()
+        if len(inputs) == 1 and type(inputs[0]) is Tensor:  # one tensor: nothing to lift
+            return fn._record(inputs, (inputs[0].data,))
         like = None  # the tensor whose dtype Python numbers and arrays adopt: the first float one
         for x in inputs:
             if isinstance(x, Tensor) and (
@@ -111,27 +113,30 @@ class Function:
 
     def _record(self, tensors: tuple[Tensor, ...], arrays: tuple[np.ndarray, ...]) -> Tensor:
         """Run forward and wrap its result; link it into the graph only if gradients are on and an input
-        needs one (this is the hot path of every op: no generator, no extra call)."""
-        data = self.forward(*arrays)
+        needs one (this is the hot path of every op: no generator, no loop, no extra call)."""
+        n = len(tensors)  # spelled out for one to three inputs: a loop, or a call with *arrays, costs 3x more
+        if n == 1:
+            data, needs = self.forward(arrays[0]), _NEEDS[tensors[0].requires_grad]
+        elif n == 2:
+            data = self.forward(arrays[0], arrays[1])
+            needs = (tensors[0].requires_grad, tensors[1].requires_grad)
+        elif n == 3:  # linear: x, W, b
+            data = self.forward(arrays[0], arrays[1], arrays[2])
+            needs = (tensors[0].requires_grad, tensors[1].requires_grad, tensors[2].requires_grad)
+        else:
+            data, needs = self.forward(*arrays), tuple([t.requires_grad for t in tensors])
         out = Tensor.__new__(Tensor)
         out.data = data if type(data) is np.ndarray else np.asarray(data)
         out.grad = out.name = None
         out._retain_grad = out.requires_grad = False
         out._ctx, out._id = self, next(_creation_counter)
-        if _mode.enabled and out.data.dtype.kind == "f":  # ints and bools carry no gradient
-            for t in tensors:
-                if t.requires_grad:
-                    self.inputs, self.saved, out.requires_grad = tensors, arrays, True
-                    n = len(tensors)  # spelled out for one to three inputs: 3x faster than a loop
-                    if n == 1:
-                        self.needs_input_grad = _ONE_INPUT_NEEDS
-                    elif n == 2:
-                        self.needs_input_grad = (tensors[0].requires_grad, tensors[1].requires_grad)
-                    elif n == 3:
-                        a, b, c = tensors
-                        self.needs_input_grad = (a.requires_grad, b.requires_grad, c.requires_grad)
-                    else:
-                        self.needs_input_grad = tuple([t.requires_grad for t in tensors])
-                    return out
-        self.inputs = self.saved = ()  # not recorded: no edges
+        if (
+            True in needs
+            and (_off.threads == 0 or _mode.enabled)  # is_grad_enabled(), inline
+            and out.data.dtype.kind == "f"  # ints and bools carry no gradient
+        ):
+            self.inputs, self.saved, self.needs_input_grad = tensors, arrays, needs
+            out.requires_grad = True
+        else:
+            self.inputs = self.saved = ()  # not recorded: no edges
         return out

@@ -3,6 +3,11 @@
 Inference and data handling don't need a graph, so `no_grad()` turns recording off. The switch is
 thread-local: a thread that enters `no_grad()` (say, an evaluation thread) never turns recording off
 for another thread that is training.
+
+Every op asks "is recording on?", and a thread-local read costs three times a plain one, so the
+answer is kept in two places: `_mode.enabled` (this thread's switch) and `_off.threads` (how many
+threads have theirs off). While no thread has, the plain read alone says yes: `is_grad_enabled()`'s
+expression, which `Function._record` writes out inline.
 """
 
 from __future__ import annotations
@@ -17,12 +22,29 @@ class _GradMode(threading.local):
     enabled = True
 
 
+class _Off:
+    """How many threads have recording off right now (a thread that ends inside `no_grad()` keeps its
+    count: ops in other threads then read their own switch, a little slower, never wrong)."""
+
+    threads = 0
+
+
 _mode = _GradMode()
+_off = _Off()
+_lock = threading.Lock()
+
+
+def _set_mode(enabled: bool) -> None:
+    """Switch recording for this thread, keeping the count of switched-off threads true."""
+    with _lock:
+        if enabled != _mode.enabled:
+            _off.threads += -1 if enabled else 1
+            _mode.enabled = enabled
 
 
 def is_grad_enabled() -> bool:
     """True when ops on tensors that require grad record the graph (in this thread)."""
-    return _mode.enabled
+    return _off.threads == 0 or _mode.enabled
 
 
 class set_grad_enabled:
@@ -31,13 +53,13 @@ class set_grad_enabled:
 
     def __init__(self, mode: bool) -> None:
         self._previous = _mode.enabled
-        _mode.enabled = bool(mode)
+        _set_mode(bool(mode))
 
     def __enter__(self) -> set_grad_enabled:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _mode.enabled = self._previous
+        _set_mode(self._previous)
 
 
 class no_grad(contextlib.ContextDecorator):
@@ -50,11 +72,11 @@ class no_grad(contextlib.ContextDecorator):
 
     def __enter__(self):
         self._previous.append(_mode.enabled)
-        _mode.enabled = self._mode
+        _set_mode(self._mode)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _mode.enabled = self._previous.pop()
+        _set_mode(self._previous.pop())
 
 
 class enable_grad(no_grad):

@@ -19,8 +19,15 @@ from tinygrad_mnist.autograd.tensor import Tensor
 def _unary(op: type[Function]) -> Callable[..., Tensor]:
     """`x.op(**params)`: the op applied to this tensor, without `apply`'s general argument handling."""
 
-    def method(x: Tensor, **params: Any) -> Tensor:
-        return (op(**params) if params else op())._record((x,), (x.data,))
+    if op.__init__ is Function.__init__:  # no parameters: the cheapest call (this is every step's path)
+
+        def method(x: Tensor) -> Tensor:
+            return op()._record((x,), (x.data,))
+
+    else:
+
+        def method(x: Tensor, *args: Any, **params: Any) -> Tensor:
+            return (op(*args, **params) if args or params else op())._record((x,), (x.data,))
 
     method.__name__, method.__doc__ = op.name, op.__doc__
     return method
@@ -146,8 +153,8 @@ _METHODS = {
     "gather": composed.gather,
     # fused (one node each, with a reference composition)
     "linear": fused.linear,
-    "softmax": lambda x, axis=-1: fused.Softmax.apply(x, axis=axis),
-    "log_softmax": lambda x, axis=-1: fused.LogSoftmax.apply(x, axis=axis),
+    "softmax": _unary(fused.Softmax),
+    "log_softmax": _unary(fused.LogSoftmax),
     "cross_entropy": fused.cross_entropy,
     "mse_loss": fused.mse_loss,
     # convolutional networks (conv.py: fused, each with a reference composition)

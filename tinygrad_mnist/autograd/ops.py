@@ -64,7 +64,10 @@ def as_shape(args: tuple[Any, ...]) -> tuple[int, ...]:
     """`f(2, 3)`, `f((2, 3))` and numpy integers all name the shape (2, 3)."""
     if len(args) == 1 and not isinstance(args[0], int | np.integer):
         args = tuple(args[0])
-    return tuple(map(operator.index, args))
+    for n in args:
+        if type(n) is not int:  # numpy integers (or a wrong type, which operator.index names)
+            return tuple(map(operator.index, args))
+    return args
 
 
 # ---------------------------------------------------------------------- elementwise, two inputs
@@ -120,16 +123,17 @@ class Pow(Function):
     formula, arg_names = "aᵇ", ("a", "b")
 
     def forward(self, a, b):
-        if np.ndim(b) == 0 and b >= 0:  # x ** 2 and the like: nothing to warn about
-            return _broadcasting("pow", np.power, a, b)
+        if type(b) is np.ndarray and b.ndim == 0 and b.item() >= 0:  # x ** 2 and the like: nothing
+            return np.power(a, b)  # to warn about (and a 0-d exponent fits any shape)
         with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf is the honest value
             return _broadcasting("pow", np.power, a, b)
 
     def backward(self, g, out, a, b):
         da, db = self.needs_input_grad
-        if type(g) is np.ndarray and b.ndim == 0 and b != 0 and not db:  # x ** p on arrays: the power
-            p = b.item()  # rule, without the masks below
-            return unbroadcast(g * p * a ** (p - 1), a.shape), None
+        if not db and type(g) is np.ndarray and b.ndim == 0:  # x ** p on arrays: the power rule
+            p = b.item()  # without the masks below; x ** 0 is flat, even at 0 (as in PyTorch)
+            ga = np.zeros_like(g) if p == 0 else g * (2 * a if p == 2 else p * a ** (p - 1))
+            return unbroadcast(ga, a.shape), None
         ga = unbroadcast(where((b == 0) & (a == 0), 0, g * b * power(a, b - 1)), a.shape) if da else None
         gb = unbroadcast(g * out * log(where(a == 0, 1, a)), b.shape) if db else None  # 0 at a = 0
         return ga, gb
@@ -350,37 +354,48 @@ class Cast(Function):
 
 # ---------------------------------------------------------------------- reductions
 class _Reduction(Function):
-    """What the reductions share: `axis`/`keepdims` as numpy takes them, and (after `_reduced(x)`) the
-    axes as a tuple and the input's shape with them kept as 1, which the gradient is reshaped to."""
+    """What the reductions share: `axis` (None, an int or several) and `keepdims` as numpy takes them,
+    checked once against the input, and the way back: the gradient with the reduced axes kept as 1."""
 
     def __init__(self, axis: int | Sequence[int] | None = None, keepdims: bool = False):
+        if axis is not None and type(axis) is not int:  # numpy integers, lists: a tuple numpy takes
+            axis = operator.index(axis) if isinstance(axis, np.integer) else tuple(map(operator.index, axis))
         self.axis, self.keepdims = axis, keepdims
 
-    def _reduced(self, x: np.ndarray) -> tuple[int, ...]:
-        self.axes = normalize_axis(self.axis, x.ndim)
-        self.kept = kept_shape(x.shape, self.axes)
-        return self.axes
+    def _checked(self, x: np.ndarray) -> int | tuple[int, ...] | None:
+        """The axis, once it is known to exist in `x` (numpy's own error doesn't say which op)."""
+        axis = self.axis
+        if axis is not None and (type(axis) is not int or not -x.ndim <= axis < x.ndim):
+            normalize_axis(axis, x.ndim)  # raises if out of range
+        return axis
+
+    def _kept(self, g: Any, x: Any) -> Any:
+        """`g` reshaped with the reduced axes kept as size 1, so it broadcasts against the input `x`."""
+        if self.keepdims:
+            return g
+        if self.axis is None:
+            return g.reshape((1,) * x.ndim)
+        return g.reshape(kept_shape(x.shape, normalize_axis(self.axis, x.ndim)))
 
 
 class Sum(_Reduction):
     formula = "Σ x"
 
     def forward(self, x):
-        return x.sum(axis=self._reduced(x), keepdims=self.keepdims)
+        return x.sum(axis=self._checked(x), keepdims=self.keepdims)
 
     def backward(self, g, out, x):  # every element gets the gradient of the total it went into
-        return (expand(g.reshape(self.kept), x.shape),)
+        return (expand(self._kept(g, x), x.shape),)
 
 
 class Mean(_Reduction):
     formula = "Σ x / n"
 
     def forward(self, x):
-        self.count = math.prod(x.shape[a] for a in self._reduced(x))
-        return x.mean(axis=self.axes, keepdims=self.keepdims)
+        return x.mean(axis=self._checked(x), keepdims=self.keepdims)
 
-    def backward(self, g, out, x):
-        return (expand(g.reshape(self.kept) / self.count, x.shape),)
+    def backward(self, g, out, x):  # n = how many elements each mean averaged
+        return (expand(self._kept(g, x) / (x.size // out.size if x.size else 1), x.shape),)
 
 
 class Max(_Reduction):
@@ -390,16 +405,15 @@ class Max(_Reduction):
     formula = "max x"
 
     def forward(self, x):
-        return x.max(axis=self._reduced(x), keepdims=self.keepdims)
+        return x.max(axis=self._checked(x), keepdims=self.keepdims)
 
     def backward(self, g, out, x):
-        kept = self.kept
-        top = out.reshape(kept)
+        top = self._kept(out, x)
         winners = x == top
         if not (top == top).all():  # a NaN maximum: the NaNs (x != x) are the winners
             winners = winners | ((x != x) & (top != top))
         share = winners.astype(x.dtype)
-        return (g.reshape(kept) * share / share.sum(axis=self.axes, keepdims=True),)
+        return (self._kept(g, x) * share / share.sum(axis=self.axis, keepdims=True),)
 
 
 class Prod(_Reduction):
@@ -408,13 +422,13 @@ class Prod(_Reduction):
     formula = "Π x"
 
     def forward(self, x):
-        return x.prod(axis=self._reduced(x), keepdims=self.keepdims)
+        return x.prod(axis=self._checked(x), keepdims=self.keepdims)
 
     def backward(self, g, out, x):
-        kept = self.kept
+        g, out = self._kept(g, x), self._kept(out, x)
         if type(x) is np.ndarray and not (x == 0).any():  # first order: the product of the others is
-            return (g.reshape(kept) * out.reshape(kept) / x,)  # out / x, fast and exact enough
-        return (g.reshape(kept) * _product_of_others(x, self.axes),)  # zeros, or second order
+            return (g * out / x,)  # out / x, fast and exact enough
+        return (g * _product_of_others(x, normalize_axis(self.axis, x.ndim)),)  # zeros, or second order
 
 
 def _product_of_others(x: Any, axes: tuple[int, ...]) -> Any:
@@ -490,11 +504,16 @@ def expand(g: Any, shape: tuple[int, ...]) -> Any:
     return fast.spread(g, shape) if type(g) is np.ndarray else BroadcastTo.apply(g, shape=shape)
 
 
+_BASIC = (int, np.integer, slice, type(None), type(Ellipsis))
+
+
 def _is_basic(index: Any) -> bool:
     """Ints, slices, None and ... pick each element at most once; anything else (lists, arrays, tuples
     inside the index, ranges, masks) is numpy's advanced indexing, which may pick one several times."""
-    parts = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(p, int | np.integer | slice) or p is None or p is Ellipsis for p in parts)
+    for part in index if type(index) is tuple else (index,):
+        if not isinstance(part, _BASIC):
+            return False
+    return True
 
 
 def put_back(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
