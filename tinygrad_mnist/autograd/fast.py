@@ -47,7 +47,8 @@ def accumulate(old: np.ndarray | None, g: np.ndarray, dtype: np.dtype, handed_ou
     """
     if old is not None:  # never in place: the old array may be referenced elsewhere
         return np.add(old, g, dtype=old.dtype)  # a float64 path can't up-cast it
-    g = np.asarray(g)
+    if type(g) is not np.ndarray:  # a numpy scalar
+        g = np.asarray(g)
     memory = g if g.base is None else g.base
     if g.dtype != dtype:
         g = memory = g.astype(dtype)  # e.g. a float64 constant met a float32 parameter

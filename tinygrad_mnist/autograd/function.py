@@ -125,15 +125,17 @@ class Function:
             needs = (tensors[0].requires_grad, tensors[1].requires_grad, tensors[2].requires_grad)
         else:
             data, needs = self.forward(*arrays), tuple([t.requires_grad for t in tensors])
+        if type(data) is not np.ndarray:  # a numpy scalar (a full reduction) becomes a 0-d array
+            data = np.asarray(data)
         out = Tensor.__new__(Tensor)
-        out.data = data if type(data) is np.ndarray else np.asarray(data)
+        out.data = data
         out.grad = out.name = None
         out._retain_grad = out.requires_grad = False
         out._ctx, out._id = self, next(_creation_counter)
         if (
             True in needs
             and (_off.threads == 0 or _mode.enabled)  # is_grad_enabled(), inline
-            and out.data.dtype.kind == "f"  # ints and bools carry no gradient
+            and data.dtype.kind == "f"  # ints and bools carry no gradient
         ):
             self.inputs, self.saved, self.needs_input_grad = tensors, arrays, needs
             out.requires_grad = True

@@ -42,6 +42,7 @@ class Linear(Function):
     """
 
     formula, arg_names = "x·Wᵀ + b", ("x", "W", "b")
+    __slots__ = ("has_bias",)  # fields in slots, not a per-node dict: this op runs every layer, every step
 
     def forward(self, x, w, b=None):
         if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
@@ -192,6 +193,7 @@ class MseLoss(Function):
     """
 
     formula, arg_names = "Σ (x − y)²", ("x", "y")
+    __slots__ = ("reduction", "d", "scale")  # as Linear's: the loss of every per-sample step
 
     def __init__(self, reduction: str = "mean"):
         if reduction not in _REDUCTIONS:

@@ -8,6 +8,8 @@ differentiate a backward again. Everything else (var, softplus, stack, ...) is c
 `composed.py`; the fused ops, one node for several of these for speed, are in `fused.py`.
 
 Families: elementwise binary, elementwise unary, reductions, movement and indexing, matrix product.
+Constants next to arrays are written as floats (`1.0 - out`): numpy 2 takes a Python int that meets a
+float array through a slower conversion (a third more work for `1 / (1 + exp(-x))` on a small array).
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ class Pow(Function):
         da, db = self.needs_input_grad
         if not db and type(g) is np.ndarray and b.ndim == 0:  # x ** p on arrays: the power rule
             p = b.item()  # without the masks below; x ** 0 is flat, even at 0 (as in PyTorch)
-            ga = np.zeros_like(g) if p == 0 else g * (2 * a if p == 2 else p * a ** (p - 1))
+            ga = np.zeros_like(g) if p == 0 else g * (2.0 * a if p == 2 else p * a ** (p - 1))
             return unbroadcast(ga, a.shape), None
         ga = unbroadcast(where((b == 0) & (a == 0), 0, g * b * power(a, b - 1)), a.shape) if da else None
         gb = unbroadcast(g * out * log(where(a == 0, 1, a)), b.shape) if db else None  # 0 at a = 0
@@ -208,7 +210,7 @@ class Log1p(Function):
         return np.log1p(x)
 
     def backward(self, g, out, x):
-        return (g / (1 + x),)
+        return (g / (1.0 + x),)
 
 
 class Sqrt(Function):
@@ -248,7 +250,7 @@ class Tanh(Function):
         return np.tanh(x)
 
     def backward(self, g, out, x):
-        return (g * (1 - out * out),)
+        return (g * (1.0 - out * out),)
 
 
 class Sigmoid(Function):
@@ -258,10 +260,10 @@ class Sigmoid(Function):
         # Below x = -88 (float32; -709 in float64) exp(-x) overflows to inf and the result is 0, where
         # the true value is under 1e-38: the overflow is harmless, so its warning is silenced.
         with np.errstate(over="ignore"):
-            return 1 / (1 + np.exp(-x))
+            return 1.0 / (1.0 + np.exp(-x))
 
     def backward(self, g, out, x):  # σ' = σ(1 − σ)
-        return (g * out * (1 - out),)
+        return (g * out * (1.0 - out),)
 
 
 class Softplus(Function):
@@ -283,7 +285,7 @@ class Relu(Function):
         return np.maximum(x, 0)
 
     def backward(self, g, out, x):  # gradient 0 at the kink x == 0, as PyTorch does
-        return (g * (out > 0),)
+        return (g * (out > 0.0),)
 
 
 class Abs(Function):
@@ -305,7 +307,7 @@ class Sign(Function):
         return np.sign(x)
 
     def backward(self, g, out, x):
-        return (g * 0,)
+        return (g * 0.0,)
 
 
 class Clip(Function):

@@ -382,13 +382,14 @@ def _backprop(
         if node._retain_grad and targets is None:
             node._accumulate_grad(g, handed_out)
         saved = fn.saved
+        n = len(saved)
         if create_graph:
             input_grads = _vjp_graph(fn, g, node)
-        elif len(saved) == 1:  # spelled out: a call with *saved costs 3x more
+        elif n == 1:  # spelled out: a call with *saved costs 3x more
             input_grads = fn.backward(g, node.data, saved[0])
-        elif len(saved) == 2:
+        elif n == 2:
             input_grads = fn.backward(g, node.data, saved[0], saved[1])
-        elif len(saved) == 3:
+        elif n == 3:
             input_grads = fn.backward(g, node.data, saved[0], saved[1], saved[2])
         else:
             input_grads = fn.backward(g, node.data, *saved)

@@ -21,7 +21,7 @@ def as_tensor(x: Any, dtype: Any = None, *, where: str = "input") -> Tensor:
     """`x` as a Tensor of `dtype` (if given). Data is converted; a Tensor that requires grad must
     already have that dtype, since converting it would cut it off from its graph."""
     if isinstance(x, Tensor):
-        if dtype is None or x.dtype == dtype:
+        if dtype is None or x.data.dtype == dtype:
             return x
         if x.requires_grad:
             raise TypeError(
