@@ -77,8 +77,10 @@ class Tensor:
 
     def _lift(self, other: Any) -> Tensor:
         """A Python scalar or numpy array joins an op as a constant of this tensor's dtype (masks stay bool)."""
-        kind = self.data.dtype.kind
-        if (type(other) is float or type(other) is int) and kind == "f":  # `x * 0.5`: the hot path
+        kind, kind_of = self.data.dtype.kind, type(other)
+        if kind == "f" and (
+            kind_of is float or kind_of is int or (kind_of is np.ndarray and other.dtype.kind != "b")
+        ):  # `x * 0.5`, `x - target`: the hot paths
             return Tensor._constant(np.asarray(other, dtype=self.data.dtype))
         if isinstance(other, Tensor):
             return other
@@ -129,12 +131,8 @@ class Tensor:
             seed = np.array(1, dtype=self.data.dtype).reshape(self.data.shape)  # np.ones costs 4x more
         else:
             seed = _seed(self, gradient, "backward()", create_graph)
-        _backprop(
-            [self],
-            [seed],
-            retain_graph=create_graph if retain_graph is None else retain_graph,
-            create_graph=create_graph,
-        )
+        keep = create_graph if retain_graph is None else retain_graph
+        _backprop([self], [seed], keep, create_graph)  # positional: loss.backward() is every step's call
 
     def _accumulate_grad(self, g: Any, handed_out: set[int]) -> None:
         if type(g) is Tensor or type(self.grad) is Tensor:  # create_graph: a Tensor that remembers how
@@ -324,7 +322,6 @@ def _seed(output: Tensor, gradient: Any, where: str, create_graph: bool) -> Any:
 def _backprop(
     roots: Sequence[Tensor],
     seeds: Sequence[Any],
-    *,
     retain_graph: bool,
     create_graph: bool,
     wanted: Sequence[Tensor] | None = None,
