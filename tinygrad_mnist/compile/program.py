@@ -12,6 +12,7 @@ order the engine does, so the replayed numbers are the engine's.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ class Program:
     source: str  # the step
     guard_source: str  # the checks it runs first
     run: Any
+    namespace: dict[str, Any]  # what its names are bound to (buffers, parameters' arrays, constants)
 
 
 def _is_one_hot(data: np.ndarray, y: np.ndarray) -> bool:
@@ -51,11 +53,51 @@ def _parameter_names(model: Any, params: list[Tensor]) -> dict[int, str]:
     return {id(p): names.get(id(p), f"param{i}") for i, p in enumerate(params)}
 
 
+def _folds_lr(optimizer: Any, frozen: list[Tensor]) -> bool:
+    """Whether the fast mode may fold the learning rate into the loss gradient: plain SGD (one group,
+    no momentum, no weight decay), where `p -= lr * grad` is `p -= grad of (lr * loss)`, and no
+    parameter outside the optimiser that would need its true gradient."""
+    from tinygrad_mnist.optim import SGD
+
+    groups = getattr(optimizer, "param_groups", [])
+    return (
+        type(optimizer) is SGD
+        and len(groups) == 1
+        and groups[0]["momentum"] == 0
+        and groups[0]["weight_decay"] == 0
+        and not any(p.requires_grad for p in frozen)
+    )
+
+
+_UFUNC_OUT = re.compile(
+    r"\bnp\.(add|subtract|multiply|divide|negative|positive|exp|log|sqrt|tanh|maximum|greater|matmul|dot)"
+    r"\(([^()]*), out=(\w+)\)"
+)
+
+
+def _positional_out(line: str) -> str:
+    """`np.add(a, b, out=c)` -> `np.add(a, b, c)`: numpy parses a keyword argument in about 0.05 µs
+    more per call (the fast mode's program; ufuncs and `np.dot` take `out` as their last argument)."""
+    return _UFUNC_OUT.sub(r"np.\1(\2, \3)", line)
+
+
+def _closure(code: str, namespace: dict[str, Any]) -> Any:
+    """`step` compiled inside a function whose locals are the bound names, so the program reads each
+    buffer as a closure variable instead of a global (a dict lookup per name per step)."""
+    names = sorted(namespace)
+    factory = ["def _make(" + ", ".join(names) + "):"]
+    factory += ["    " + line for line in code.splitlines()]
+    factory.append("    return step")
+    scope: dict[str, Any] = {}
+    exec(compile("\n".join(factory) + "\n", "<compiled step>", "exec"), scope)  # noqa: S102
+    return scope["_make"](**namespace)
+
+
 class Recorder:
     """Builds the program of one step from its live graph (forward, backward), then its update."""
 
-    def __init__(self, model: Any, optimizer: Any, x: np.ndarray, y: np.ndarray):
-        self.b = Builder()
+    def __init__(self, model: Any, optimizer: Any, x: np.ndarray, y: np.ndarray, exact: bool = True):
+        self.b = Builder(exact)
         self.b.namespace["math"] = math
         self.model, self.optimizer, self.x, self.y = model, optimizer, x, y
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -67,6 +109,7 @@ class Recorder:
         self.param_tensors: dict[int, str] = {}
         self.param_grads: dict[int, str] = {}
         self.checks_labels = False
+        self.fold_lr = not exact and _folds_lr(optimizer, self.frozen)
 
     # ------------------------------------------------------------------ leaves
     def _leaf(self, t: Tensor) -> str:
@@ -100,8 +143,8 @@ class Recorder:
             eye = b.bind(
                 np.eye(t.data.shape[1], dtype=t.data.dtype), "eye", "constants", f"np.eye({t.data.shape[1]})"
             )
-            target = b.buffer(t.data, "onehot")
-            b.line(f"np.take({eye}, y, axis=0, out={target})  # one_hot(y)")
+            target = b.one_hot_of_y = b.buffer(t.data, "onehot")
+            b.defer(target, f"np.take({eye}, y, axis=0, out={target})  # one_hot(y)")
             return target
         if t.data.size == 1 and t.data.ndim == 0:
             return b.constant(t.data)
@@ -159,8 +202,12 @@ class Recorder:
 
     def _backward(self, loss: Tensor, nodes: list[Tensor], values: dict[int, str]) -> None:
         b = self.b
-        seed = np.array(1, dtype=loss.data.dtype).reshape(loss.data.shape)
-        grads: dict[int, str] = {id(loss): b.constant(seed, "seed")}  # d loss / d loss
+        if self.fold_lr:  # d (lr * loss) / d loss: every gradient comes out times lr, ready to subtract
+            seed_name = b.lr_times(1.0, loss.data.dtype)
+        else:
+            seed_name = b.constant(np.array(1, dtype=loss.data.dtype).reshape(loss.data.shape), "seed")
+        self.backward_start = len(b.lines)
+        grads: dict[int, str] = {id(loss): seed_name}  # d loss / d loss
         for t in reversed(nodes):
             g = grads.get(id(t))
             if g is None:
@@ -187,14 +234,24 @@ class Recorder:
         from tinygrad_mnist.compile.optimizers import emit_update
 
         b = self.b
-        b.line("# update: the optimizer's step")
-        guards = emit_update(b, self.optimizer, self.param_grads, self.param_arrays)
+        if self.fold_lr:
+            b.line("# update: the gradients already carry the learning rate")
+            guards = emit_update(b, self.optimizer, self.param_grads, self.param_arrays, folded=True)
+            lines = ["lr = float(group0['lr'])  # read every step: a scheduler may have changed it"]
+            lines += [f"{name}[()] = lr * {k!r}" for name, k in b.lr_scaled.items() if b.is_read(name)]
+            b.lines[self.backward_start : self.backward_start] = lines
+        else:
+            b.line("# update: the optimizer's step")
+            guards = emit_update(b, self.optimizer, self.param_grads, self.param_arrays)
         for pid, grad in self.param_grads.items():
+            if not b.exact and pid in self.param_ids:
+                continue  # fast mode: no .grad for the optimiser's parameters (zero_grad's None stays)
             p = self.param_tensors[pid]
             if pid in self.param_ids:  # zero_grad() cleared it: the gradient is stored as is
                 b.line(f"{p}.grad = {grad}")
             else:  # no optimizer clears it: gradients add up from step to step, as in the engine
                 b.line(f"{p}.grad = {grad}.copy() if {p}.grad is None else np.add({p}.grad, {grad})")
+        b.resolve_deferred()  # now that every line is written: which deferred values are read
         for p in self.params + self.frozen:
             if id(p) not in self.param_tensors:  # a parameter no gradient reaches: it must stay so
                 name = b.bind(p, self.param_names[id(p)] + "_param", "Parameters (checked, .grad set)")
@@ -212,10 +269,11 @@ class Recorder:
         body = ["def step(x, y, groups):", "    if not valid(groups):", "        return None  # stale"]
         body += ["    " + line for line in ["# forward", *b.lines]]
         body.append(f"    return {self.loss_name}, {self.out_name}")
+        if not b.exact:
+            body = [_positional_out(line) for line in body]
         code, guard_code = "\n".join(body) + "\n", "\n".join(checks) + "\n"
-        namespace = dict(b.namespace)
-        exec(compile(guard_code + code, "<compiled step>", "exec"), namespace)  # noqa: S102
-        return Program(f"{b.describe_setup()}\n{code}", guard_code, namespace["step"])
+        run = _closure(guard_code + code, b.namespace)
+        return Program(f"{b.describe_setup()}\n{code}", guard_code, run, b.namespace)
 
     def _module_guards(self) -> list[str]:
         """Every module's registered layers and parameters are the ones captured (by identity): a layer
