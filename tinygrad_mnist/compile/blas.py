@@ -86,6 +86,12 @@ def gemm_update(
     x is a buffer fixed at capture, `update(beta)`. A single row (n = 1) with beta = 1 is `sger`.
     """
     n, out_features = g.shape
+    if W.shape[0] != out_features or (x is not None and (x.shape[0] != n or x.shape[1] != W.shape[1])):
+        raise ValueError(
+            f"gemm_update: shapes {W.shape}, {g.shape}, {None if x is None else x.shape} do not fit"
+        )
+    if not usable(W, g, *([] if x is None else [x])):
+        raise ValueError("gemm_update: BLAS reads these arrays by address: float32, C-ordered, writable")
     in_features = x.shape[1] if x is not None else W.shape[1]
     fixed = None if x is None else _address(x)
     if n == 1:  # W += alpha * outer(g[0], x[0]); beta must be 1 (checked by the caller)
@@ -94,17 +100,31 @@ def gemm_update(
         tail = [blas.integer(1), _address(W), blas.integer(in_features)]
         if fixed is not None:
             return functools.partial(blas.sger, *head, fixed, *tail)
-        return lambda batch: blas.sger(*head, _address(batch), *tail)
+
+        def outer(batch: np.ndarray) -> None:
+            batch = np.ascontiguousarray(batch, dtype=np.float32)  # kept alive through the call
+            blas.sger(*head, _address(batch), *tail)
+
+        return outer
     head = [*blas._ints(ROW_MAJOR, TRANS, NO_TRANS, out_features, in_features, n), ctypes.c_float(alpha)]
     head += [_address(g), blas.integer(out_features)]
     c = [_address(W), blas.integer(in_features)]
     ldb = blas.integer(in_features)
     if fixed is not None:
         return lambda beta: blas.sgemm(*head, fixed, ldb, ctypes.c_float(beta), *c)
-    return lambda batch, beta: blas.sgemm(*head, _address(batch), ldb, ctypes.c_float(beta), *c)
+
+    def product(batch: np.ndarray, beta: float) -> None:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)  # kept alive through the call
+        blas.sgemm(*head, _address(batch), ldb, ctypes.c_float(beta), *c)
+
+    return product
 
 
 def axpy_update(blas: Blas, W: np.ndarray, buf: np.ndarray) -> Callable[[float], None]:
     """`W += alpha * buf` in one pass: `update(alpha)`."""
+    if W.shape != buf.shape or not usable(W, buf):
+        raise ValueError(
+            f"axpy_update: needs two float32 C-ordered arrays of one shape, got shapes {W.shape} and {buf.shape}"
+        )
     n, one, w, b = blas.integer(W.size), blas.integer(1), _address(W), _address(buf)
     return lambda alpha: blas.saxpy(n, ctypes.c_float(alpha), b, one, w, one)

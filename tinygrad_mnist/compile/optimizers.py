@@ -55,9 +55,13 @@ def _decayed(b: Builder, group_name: str, p: str, grad: str, group: dict[str, An
 
 def _sgd_guards(group: dict[str, Any], gname: str) -> list[str]:
     """The SGD choices that decide which update lines run: a change makes the step capture again."""
-    return [f"({gname}['momentum'] == 0) is {group['momentum'] == 0}", f"{gname}['nesterov'] is {group['nesterov']}",
-            f"({gname}['weight_decay'] == 0) is {group['weight_decay'] == 0}",
-            f"({gname}['dampening'] == 0) is {group['dampening'] == 0}"]  # fmt: skip
+    return [_is_zero(f"{gname}[{key!r}]", group[key] == 0) for key in ("momentum", "weight_decay", "dampening")
+            ] + [f"{gname}['nesterov'] is {group['nesterov']}"]  # fmt: skip
+
+
+def _is_zero(setting: str, zero: bool) -> str:
+    """The guard that `setting` is still zero (or still not): `not x` is the cheapest test of zero."""
+    return f"not {setting}" if zero else f"{setting} != 0"
 
 
 def _product_update(b: Builder, target: str, grad: str, alpha: float, beta: str) -> bool:
@@ -158,7 +162,7 @@ def _sgd(b: Builder, opt: SGD, group: dict[str, Any], gname: str, grads, params)
 
 def _adam(b: Builder, opt: Adam, group: dict[str, Any], gname: str, grads, params) -> list[str]:
     b.line(f"beta1, beta2 = (float(beta) for beta in {gname}['betas']); eps = float({gname}['eps'])")
-    guards = [f"({gname}['weight_decay'] == 0) is {group['weight_decay'] == 0}"]
+    guards = [_is_zero(f"{gname}['weight_decay']", group["weight_decay"] == 0)]
     for p_tensor in group["params"]:
         grad = grads.get(id(p_tensor))
         if grad is None:

@@ -70,7 +70,7 @@ def _folds_lr(optimizer: Any, frozen: list[Tensor]) -> bool:
 
 
 _UFUNC_OUT = re.compile(
-    r"\bnp\.(add|subtract|multiply|divide|negative|positive|exp|log|sqrt|tanh|maximum|greater|matmul|dot)"
+    r"\bnp\.(add|subtract|multiply|divide|negative|positive|exp|log|sqrt|tanh|greater|matmul|dot)"
     r"\(([^()]*), out=(\w+)\)"
 )
 
@@ -237,15 +237,18 @@ class Recorder:
         if self.fold_lr:
             b.line("# update: the gradients already carry the learning rate")
             guards = emit_update(b, self.optimizer, self.param_grads, self.param_arrays, folded=True)
-            lines = ["lr = float(group0['lr'])  # read every step: a scheduler may have changed it"]
-            lines += [f"{name}[()] = lr * {k!r}" for name, k in b.lr_scaled.items() if b.is_read(name)]
+            read = [(name, k) for name, k in b.lr_scaled.items() if b.is_read(name)]
+            lr = "float(group0['lr'])" if len(read) == 1 else "lr"
+            lines = [] if len(read) == 1 else [f"lr = {lr}"]
+            lines += [f"{name}[()] = {lr} * {k!r}  # the learning rate, read every step" for name, k in read]
             b.lines[self.backward_start : self.backward_start] = lines
         else:
             b.line("# update: the optimizer's step")
             guards = emit_update(b, self.optimizer, self.param_grads, self.param_arrays)
         for pid, grad in self.param_grads.items():
-            if not b.exact and pid in self.param_ids:
-                continue  # fast mode: no .grad for the optimiser's parameters (zero_grad's None stays)
+            if not b.exact and pid in self.param_ids:  # fast mode: no gradients handed out, as after
+                b.line(f"{self.param_tensors[pid]}.grad = None")  # zero_grad (buffers may hold lr * grad)
+                continue
             p = self.param_tensors[pid]
             if pid in self.param_ids:  # zero_grad() cleared it: the gradient is stored as is
                 b.line(f"{p}.grad = {grad}")
@@ -261,7 +264,10 @@ class Recorder:
                 guards.append(f"{name}.data is {self.param_arrays[id(p)]}")
             guards.append(f"{name}.requires_grad is {p.requires_grad}")
         guards += self._module_guards()
-        guards.append(f"getattr(model, 'training', None) is {getattr(self.model, 'training', None)}")
+        if hasattr(self.model, "training"):
+            guards.append(f"model.training is {self.model.training}")
+        else:
+            guards.append("getattr(model, 'training', None) is None")
         b.namespace["model"] = self.model
         checks = ["def valid(groups):", "    # this program is valid only while these hold", "    return ("]
         checks += ["        " + ("and " if i else "") + guard for i, guard in enumerate(guards)]
@@ -286,7 +292,7 @@ class Recorder:
             self.b.namespace[name] = module
             for kind in ("_modules", "_parameters"):
                 entries = getattr(module, kind)
-                guards.append(f"len({name}.{kind}) == {len(entries)}")
+                guards.append(f"len({name}.{kind}) == {len(entries)}" if entries else f"not {name}.{kind}")
                 for key, value in entries.items():
                     self.b.namespace[f"{name}_{kind}_{key}"] = value
                     guards.append(f"{name}.{kind}.get({key!r}) is {name}_{kind}_{key}")
