@@ -75,6 +75,8 @@ def test_registry_models_in_fast_mode(name, with_blas, monkeypatch):
         monkeypatch.setattr(update_rules.blas, "library", lambda: None)
     elif blas.library() is None:
         pytest.skip("numpy's OpenBLAS was not found here")
+    else:  # one sample's update uses BLAS only while it runs one thread (the test suite's default)
+        monkeypatch.setattr(update_rules.blas, "single_threaded", lambda lib: True)
     recipe = recipes.get_recipe(name)
     twins = FastTwins(
         lambda: models.build_model(name),
@@ -163,3 +165,13 @@ def test_fit_can_train_in_the_fast_mode():
                         progress=False, compile=mode))  # fmt: skip
     for a, b in zip(*runs):
         assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5)
+
+
+@pytest.mark.skipif(blas.library() is None, reason="numpy's OpenBLAS was not found here")
+def test_one_sample_uses_numpy_not_blas_while_blas_runs_several_threads(monkeypatch):
+    monkeypatch.setattr(update_rules.blas, "single_threaded", lambda lib: False)
+    twins = FastTwins(lambda: models.build_model("sigmoid-24"), recipes.squared_error, OPTIMIZERS["sgd"])
+    for x, y in batches(np.random.default_rng(7), 0, 1, 784, 10, 4):
+        twins.both(x, y)
+    twins.assert_close()
+    assert "BLAS" not in twins.step.source and "np.subtract(fc1_weight, dfc1_weight" in twins.step.source

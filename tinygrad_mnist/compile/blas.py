@@ -31,8 +31,8 @@ _SYMBOLS = (  # (prefix, suffix, integer type) of the CBLAS names, as OpenBLAS b
 class Blas:
     """`sgemm`, `sger`, `saxpy` of one OpenBLAS, called with arguments converted once."""
 
-    def __init__(self, lib: Any, prefix: str, suffix: str, integer: Any):
-        self.integer = integer
+    def __init__(self, lib: Any, prefix: str, suffix: str, integer: Any, path: str = ""):
+        self.integer, self.path = integer, path
         self.sgemm = getattr(lib, f"{prefix}sgemm{suffix}")
         self.sger = getattr(lib, f"{prefix}sger{suffix}")
         self.saxpy = getattr(lib, f"{prefix}saxpy{suffix}")
@@ -73,8 +73,18 @@ def library() -> Blas | None:
             continue
         for prefix, suffix, integer in _SYMBOLS:
             if hasattr(lib, f"{prefix}sgemm{suffix}"):
-                return Blas(lib, prefix, suffix, integer)
+                return Blas(lib, prefix, suffix, integer, path)
     return None
+
+
+def single_threaded(blas_lib: Blas) -> bool:
+    """Whether numpy's OpenBLAS runs one thread now. A vector update (`sger`, one sample) is too small
+    to split: with two threads OpenBLAS still splits it, and on a busy machine a step took 13x as long."""
+    from threadpoolctl import threadpool_info
+
+    return all(
+        info.get("num_threads", 1) == 1 for info in threadpool_info() if info.get("filepath") == blas_lib.path
+    )
 
 
 def gemm_update(

@@ -76,6 +76,8 @@ def _product_update(b: Builder, target: str, grad: str, alpha: float, beta: str)
     one_row = G.shape[0] == 1
     if not blas.usable(G, T) or x_dtype != np.float32 or (one_row and beta != "1"):
         return False
+    if one_row and not blas.single_threaded(lib):  # then the numpy lines, which use no threads
+        return False
     fixed = x in b.namespace  # a buffer of the program; else the batch (or a view of it) of each step
     if fixed and not blas.usable(b.value(x)):
         return False
