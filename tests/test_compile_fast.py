@@ -89,7 +89,7 @@ def test_registry_models_in_fast_mode(name, with_blas, monkeypatch):
     twins.assert_close()
     source = twins.step.source
     assert ("one BLAS call" in source) is with_blas
-    assert "np.dot(x, fc1_weight_T" in source and "np.take(" not in source  # no one-hot array
+    assert "np.dot(x, fc1_weight_T" in source and "np.take(eye" not in source  # no one-hot array
     for p in twins.model.parameters():
         assert p.grad is None  # the fast mode hands out no gradients (the buffers may hold lr * grad)
 
@@ -175,3 +175,23 @@ def test_one_sample_uses_numpy_not_blas_while_blas_runs_several_threads(monkeypa
         twins.both(x, y)
     twins.assert_close()
     assert "BLAS" not in twins.step.source and "np.subtract(fc1_weight, dfc1_weight" in twins.step.source
+
+
+@pytest.mark.parametrize(
+    ("loss", "batch"), [("cross_entropy", 4), ("squared_error", 1), ("squared_error", 3)]
+)
+def test_the_fast_mode_refuses_bad_labels_too(loss, batch):
+    model = mlp([5, 4, 3], "sigmoid")
+    step = compile_step(
+        model, recipes.LOSSES[loss], OPTIMIZERS["sgd"](model.parameters()), strict=True, exact=False
+    )
+    rng = np.random.default_rng(8)
+    for _ in range(3):
+        step(rng.random((batch, 5), dtype=np.float32), rng.integers(0, 3, batch))
+    assert step.replays == 1
+    before = [p.data.copy() for p in model.parameters()]
+    for bad in (3, -1):
+        with pytest.raises(ValueError, match="labels must be in"):
+            step(rng.random((batch, 5), dtype=np.float32), np.full(batch, bad))
+    for p, b in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.data, b)  # refused before anything was updated

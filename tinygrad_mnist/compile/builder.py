@@ -31,6 +31,9 @@ class Builder:
         self._memo: dict[int, dict[str, str]] = {}
         self.one_hot_of_y: str | None = None  # the name of one_hot(y), when the step uses it
         self.products: dict[str, tuple[str, str, Any]] = {}  # fast mode: weight gradient -> (g, x), g.T @ x
+        self.consumers: dict[int, int] = {}  # tensor id -> how many ops of the step read it
+        self.protected: set[int] = set()  # tensor ids whose values the program returns
+        self.scratch: set[str] = set()  # gradient buffers one node owns (fast mode: writable in place)
         self.lr_scaled: dict[str, float] = {}  # name -> k: a 0-d array set to lr * k at each step
         self._deferred: dict[str, tuple[str, str]] = {}  # placeholder -> line: kept only if its name is used
 

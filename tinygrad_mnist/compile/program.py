@@ -173,6 +173,10 @@ class Recorder:
             raise CompileError("the loss does not require grad: nothing to train")
         nodes = topological_order(loss)
         self.nodes = nodes
+        for t in nodes:
+            for parent in t._ctx.inputs if t._ctx is not None else ():
+                b.consumers[id(parent)] = b.consumers.get(id(parent), 0) + 1
+        b.protected = {id(out), id(loss)}
         values: dict[int, str] = {}
         start = len(b.lines)
         for t in nodes:

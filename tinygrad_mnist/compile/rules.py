@@ -70,6 +70,7 @@ class _Linear:
         if needs[0]:
             gx = b.buffer(fn.inputs[0].data, "dx")
             b.line(f"{_matmul(b)}({g}, {w}, out={gx})")
+            b.scratch.add(gx)  # made for one node: its consumer's backward may overwrite it
         if needs[1]:
             gw = b.buffer(fn.inputs[1].data, "d" + w)
             g_t = b.view(g, "{}.T", g + "_T")
@@ -87,7 +88,14 @@ class _Linear:
                 gb = b.view(g, "{}[0]", "d" + bias[0])
             else:
                 gb = b.buffer(fn.inputs[2].data, "d" + bias[0])
-                b.line(f"np.sum({g}, axis=0, out={gb})")
+                if b.exact:
+                    b.line(f"np.sum({g}, axis=0, out={gb})")
+                else:  # the column sums as a BLAS product with ones: 2.4 against 9.8 µs for 128x128
+                    n = node.data.shape[0]
+                    ones = f"ONES{n}"
+                    if ones not in b.namespace:
+                        b.bind(np.ones(n, node.data.dtype), ones, "constants", f"np.ones({n})")
+                    b.line(f"np.dot({ones}, {g}, out={gb})  # sum over the batch")
         return [gx, gw, gb][: len(ins)]
 
 
@@ -106,10 +114,11 @@ class _CrossEntropy:
         log_probs = b.buffer(z, "log_probs")
         b.memo(fn)["log_probs"] = log_probs
         loss = b.fresh("loss")
-        b.line(f"if {labels}.min() < 0 or {labels}.max() >= {classes}: raise ValueError(")
-        b.line(
-            f"    f'cross_entropy: class indices must be in [0, {classes}), got {{{labels}.min()}}..{{{labels}.max()}}')"
-        )
+        if b.exact or labels != "y":  # the fast mode leaves y to the program's own check of the labels
+            b.line(f"if {labels}.min() < 0 or {labels}.max() >= {classes}: raise ValueError(")
+            b.line(
+                f"    f'cross_entropy: class indices must be in [0, {classes}), got {{{labels}.min()}}..{{{labels}.max()}}')"
+            )
         b.line(f"np.max({logits}, axis=1, keepdims=True, out={top})")
         b.line(f"np.subtract({logits}, {top}, out={shifted})")
         b.line(f"np.exp({shifted}, out={e})")
@@ -117,6 +126,12 @@ class _CrossEntropy:
         b.line(f"np.log({total}, out={total})")
         b.line(f"np.subtract({shifted}, {total}, out={log_probs})")
         per_row = f"(-{log_probs}[{rows}, {labels}])"
+        if not b.exact and n > 1:  # one flat index per label, made once, for the loss and the gradient
+            flat_index = b.memo(fn)["flat"] = b.buffer(np.empty(n, np.intp), "label_at", dtype=np.intp)
+            offsets = b.bind(np.arange(n) * classes, "row_starts", "constants", f"np.arange({n}) * {classes}")
+            b.line(f"np.add({labels}, {offsets}, out={flat_index})  # row * {classes} + label")
+            flat = b.view(log_probs, "{}.reshape(-1)", log_probs + "_flat")
+            per_row = f"(-np.take({flat}, {flat_index}))"
         dtype = z.dtype.name
         if fn.reduction == "none":
             b.line(f"{loss} = np.asarray({per_row}, dtype=np.{dtype})")
@@ -130,7 +145,11 @@ class _CrossEntropy:
         logits, labels = ins
         grad = b.buffer(fn.inputs[0].data, "dlogits")
         b.line(f"np.exp({b.memo(fn)['log_probs']}, out={grad})")
-        b.line(f"{grad}[{b.memo(fn)['rows']}, {labels}] -= 1  # softmax - onehot")
+        if "flat" in b.memo(fn):
+            flat = b.view(grad, "{}.reshape(-1)", grad + "_flat")
+            b.line(f"{flat}[{b.memo(fn)['flat']}] -= 1  # softmax - onehot")
+        else:
+            b.line(f"{grad}[{b.memo(fn)['rows']}, {labels}] -= 1  # softmax - onehot")
         g_rows = f"{g}[:, None]" if fn.reduction == "none" else _times(b, g, fn.scale)
         b.line(f"np.multiply({grad}, {g_rows}, out={grad})")
         return [grad, None]
@@ -194,18 +213,35 @@ def _unary(ufunc: str) -> Forward:
     return forward
 
 
+def _activation_out(b: Builder, fn: Any, node: Any, ins: list[str], hint: str) -> str:
+    """Where an activation writes: a new buffer, or in the fast mode its input's own buffer when that
+    is a `linear` output nothing else reads (its backward needs x and W, not its output): fewer
+    buffers, so more of the step stays in cache."""
+    source = fn.inputs[0]
+    if not b.exact and type(source._ctx) is fused.Linear and b.consumers.get(id(source)) == 1:
+        if id(source) not in b.protected and ins[0] in b.namespace:
+            return ins[0]
+    return b.buffer(node.data, hint)
+
+
+def _gradient_out(b: Builder, node: Any, g: str, hint: str) -> str:
+    """Where an activation's backward writes: a new buffer, or in the fast mode the incoming gradient
+    itself when it is a linear layer's input gradient made for this node alone (`Builder.scratch`)."""
+    return g if not b.exact and g in b.scratch else b.buffer(node.data, hint)
+
+
 @rule(ops.Sigmoid)
 class _Sigmoid:
     @staticmethod
     def forward(b, fn, node, ins):  # 1 / (1 + exp(-x)), step by step in one buffer
-        out, one = b.buffer(node.data, "s"), b.scalar(1, node.data.dtype, "ONE")
+        out, one = _activation_out(b, fn, node, ins, "s"), b.scalar(1, node.data.dtype, "ONE")
         b.line(f"np.negative({ins[0]}, out={out}); np.exp({out}, out={out})")
         b.line(f"np.add({one}, {out}, out={out}); np.divide({one}, {out}, out={out})")
         return out
 
     @staticmethod
     def backward(b, fn, node, g, out, ins):  # g * out * (1 - out)
-        grad, one_minus = b.buffer(node.data, "ds"), b.buffer(node.data, "u")
+        grad, one_minus = _gradient_out(b, node, g, "ds"), b.buffer(node.data, "u")
         one = b.scalar(1, node.data.dtype, "ONE")
         b.line(f"np.multiply({g}, {out}, out={grad}); np.subtract({one}, {out}, out={one_minus})")
         b.line(f"np.multiply({grad}, {one_minus}, out={grad})")
@@ -229,13 +265,13 @@ class _Tanh:
 class _Relu:
     @staticmethod
     def forward(b, fn, node, ins):
-        out, zero = b.buffer(node.data, "r"), b.scalar(0, node.data.dtype, "ZERO")
+        out, zero = _activation_out(b, fn, node, ins, "r"), b.scalar(0, node.data.dtype, "ZERO")
         b.line(f"np.maximum({ins[0]}, {zero}, out={out})")
         return out
 
     @staticmethod
     def backward(b, fn, node, g, out, ins):  # g * (out > 0)
-        grad, mask = b.buffer(node.data, "dr"), b.buffer(node.data, "mask", dtype=bool)
+        grad, mask = _gradient_out(b, node, g, "dr"), b.buffer(node.data, "mask", dtype=bool)
         zero = b.scalar(0, node.data.dtype, "ZERO")
         b.line(f"np.greater({out}, {zero}, out={mask}); np.multiply({g}, {mask}, out={grad})")
         return [grad]
