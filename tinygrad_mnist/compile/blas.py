@@ -95,6 +95,12 @@ def gemm_update(
     `x=None`: x is the step's batch, whose address is read on each call, `update(x, beta)`; otherwise
     x is a buffer fixed at capture, `update(beta)`. A single row (n = 1) with beta = 1 is `sger`.
     """
+    update = _gemm_update(blas, W, g, x, alpha)
+    update.arrays = (W, g, x)  # BLAS holds only their addresses: the arrays must outlive the program
+    return update
+
+
+def _gemm_update(blas: Blas, W: np.ndarray, g: np.ndarray, x: np.ndarray | None, alpha: float) -> Any:
     n, out_features = g.shape
     if W.shape[0] != out_features or (x is not None and (x.shape[0] != n or x.shape[1] != W.shape[1])):
         raise ValueError(
@@ -137,4 +143,9 @@ def axpy_update(blas: Blas, W: np.ndarray, buf: np.ndarray) -> Callable[[float],
             f"axpy_update: needs two float32 C-ordered arrays of one shape, got shapes {W.shape} and {buf.shape}"
         )
     n, one, w, b = blas.integer(W.size), blas.integer(1), _address(W), _address(buf)
-    return lambda alpha: blas.saxpy(n, ctypes.c_float(alpha), b, one, w, one)
+
+    def axpy(alpha: float) -> None:
+        blas.saxpy(n, ctypes.c_float(alpha), b, one, w, one)
+
+    axpy.arrays = (W, buf)  # type: ignore[attr-defined]  # kept alive with the program
+    return axpy

@@ -127,6 +127,23 @@ class Builder:
         pattern = re.compile(rf"\b{re.escape(name)}\b")
         return any(pattern.search(line) for line in self.lines if line != besides)
 
+    def prune(self) -> None:
+        """Forget the buffers, views and scalars no line reads (the fast mode's deferred values that
+        BLAS made unnecessary, a one-hot it does without): no memory held, none listed."""
+        kinds = ("buffers (np.empty)", "views", "constants", "learning-rate scalars (set every step)")
+        for kind in kinds:
+            kept = []
+            for entry in self.setup.get(kind, []):
+                name = entry.split()[0]
+                if self.is_read(name):
+                    kept.append(entry)
+                else:
+                    self.namespace.pop(name, None)
+                    self.lr_scaled.pop(name, None)
+            if kind in self.setup:
+                self.setup[kind] = kept
+        self.setup = {kind: entries for kind, entries in self.setup.items() if entries}
+
     def resolve_deferred(self) -> None:
         """Put back the deferred lines whose names are read; drop the others."""
         for placeholder, (name, code) in self._deferred.items():

@@ -110,13 +110,14 @@ class Recorder:
         self.param_grads: dict[int, str] = {}
         self.checks_labels = False
         self.fold_lr = not exact and _folds_lr(optimizer, self.frozen)
+        self.param_kind = "Parameters (checked, .grad set)" if exact else "Parameters (checked)"
 
     # ------------------------------------------------------------------ leaves
     def _leaf(self, t: Tensor) -> str:
         b = self.b
         if id(t) in self.param_ids or any(t is p for p in self.frozen):
             name = self.param_names[id(t)]
-            self.param_tensors[id(t)] = b.bind(t, name + "_param", "Parameters (checked, .grad set)")
+            self.param_tensors[id(t)] = b.bind(t, name + "_param", self.param_kind)
             self.param_arrays[id(t)] = b.bind(t.data, name, "their arrays (updated in place)")
             return self.param_arrays[id(t)]
         if t.requires_grad:
@@ -259,9 +260,11 @@ class Recorder:
             else:  # no optimizer clears it: gradients add up from step to step, as in the engine
                 b.line(f"{p}.grad = {grad}.copy() if {p}.grad is None else np.add({p}.grad, {grad})")
         b.resolve_deferred()  # now that every line is written: which deferred values are read
+        if not b.exact:
+            b.prune()
         for p in self.params + self.frozen:
             if id(p) not in self.param_tensors:  # a parameter no gradient reaches: it must stay so
-                name = b.bind(p, self.param_names[id(p)] + "_param", "Parameters (checked, .grad set)")
+                name = b.bind(p, self.param_names[id(p)] + "_param", self.param_kind)
                 self.param_tensors[id(p)] = name
             name = self.param_tensors[id(p)]
             if id(p) in self.param_arrays:
