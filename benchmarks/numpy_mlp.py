@@ -2,9 +2,10 @@
 
 Same math as the framework's step (forward, loss, backward, SGD update), written the way a careful
 person would write it once for one network: each layer's forward and backward spelled out, float32
-throughout, `W -= lr * dW` updates. No tricks the framework could not also use (no fused BLAS calls
-beyond numpy's `@`, no preallocated work buffers), so the ratio ours/numpy measures the price of the
-engine's generality: graph recording, per-op Python, and any extra copies.
+throughout, `W -= lr * dW` updates, no one-hot array or `np.outer` per sample. Plain numpy: fresh
+arrays from expressions and numpy's `@`, no preallocated work buffers, no BLAS called by address;
+the compiled fast mode's tricks of that kind (tinygrad_mnist/compile/blas.py) are what it adds over
+hand-written numpy, so they are not given to the floor.
 
 Weights are stored like `nn.Linear`'s: `W` has shape (out_features, in_features), `y = x @ W.T + b`.
 """

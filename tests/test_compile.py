@@ -316,10 +316,12 @@ def test_the_train_command_has_a_no_compile_flag(monkeypatch):
         assert seen["compile"] is expected
 
 
-def test_performance_md_shows_the_program_its_example_prints():
+@pytest.mark.parametrize("which", [0, 1])  # the exact program, then the fast mode's
+def test_performance_md_shows_the_program_its_example_prints(which):
     page = (Path(__file__).resolve().parents[1] / "docs" / "performance.md").read_text()
-    example = page.split("## Capture and replay")[1].split("```python\n")[1].split("```")[0]
-    printed = page.split("## Capture and replay")[1].split("```text\n")[1].split("```")[0]
+    section = page.split("## Capture and replay")[1].split("\n## ")[0]
+    example = section.split("```python\n")[1 + which].split("```")[0]
+    printed = section.split("```text\n")[1 + which].split("```")[0]
     lines = []
     exec(
         compile(example, "performance.md", "exec"), {"print": lambda *a: lines.append(" ".join(map(str, a)))}
