@@ -1,6 +1,6 @@
 """Update rules: the optimiser's `step()` written out as numpy lines for each parameter.
 
-They mirror `optim.SGD.step` and `optim.Adam.step` operation for operation. The learning rate (and
+They mirror `optim.SGD.step`, `optim.Adam.step` and `optim.AdamW`'s decoupled decay operation for operation. The learning rate (and
 every other number) is read from the optimiser's `param_groups` on each call, so schedulers work;
 the choices that change which lines run (momentum or not, Nesterov, weight decay, dampening) are
 checked by the program's guard instead, and a change makes the step capture again.
@@ -14,7 +14,7 @@ import numpy as np
 
 from tinygrad_mnist.compile import blas
 from tinygrad_mnist.compile.builder import Builder, CompileError
-from tinygrad_mnist.optim import SGD, Adam
+from tinygrad_mnist.optim import SGD, Adam, AdamW
 
 
 def emit_update(
@@ -23,8 +23,10 @@ def emit_update(
     """Lines of one optimiser step; returns the guard conditions (each True while the lines are valid).
     `folded`: plain SGD whose gradients already carry the learning rate (the fast mode): `p -= grad`."""
     guards: list[str] = []
-    if type(optimizer) not in (SGD, Adam):
-        raise CompileError(f"no update rule for optimizer {type(optimizer).__name__} (SGD and Adam replay)")
+    if type(optimizer) not in (SGD, Adam, AdamW):
+        raise CompileError(
+            f"no update rule for optimizer {type(optimizer).__name__} (SGD, Adam and AdamW replay)"
+        )
     guards.append(f"len(groups) == {len(optimizer.param_groups)}")  # a group added: more to update
     for i, group in enumerate(optimizer.param_groups):
         name = b.bind(group, f"group{i}", "optimizer", f"optimizer.param_groups[{i}]")
@@ -164,7 +166,10 @@ def _sgd(b: Builder, opt: SGD, group: dict[str, Any], gname: str, grads, params)
 
 def _adam(b: Builder, opt: Adam, group: dict[str, Any], gname: str, grads, params) -> list[str]:
     b.line(f"beta1, beta2 = (float(beta) for beta in {gname}['betas']); eps = float({gname}['eps'])")
-    guards = [_is_zero(f"{gname}['weight_decay']", group["weight_decay"] == 0)]
+    decoupled = type(opt) is AdamW  # p *= 1 - lr * weight_decay before Adam's update, raw gradients
+    guards = [] if decoupled else [_is_zero(f"{gname}['weight_decay']", group["weight_decay"] == 0)]
+    if decoupled:
+        b.line(f"decay = 1.0 - lr * float({gname}['weight_decay'])  # AdamW's decoupled weight decay")
     for p_tensor in group["params"]:
         grad = grads.get(id(p_tensor))
         if grad is None:
@@ -177,7 +182,11 @@ def _adam(b: Builder, opt: Adam, group: dict[str, Any], gname: str, grads, param
         m = b.bind(state_dict["exp_avg"], p + "_m", "optimizer state (updated in place)")
         v = b.bind(state_dict["exp_avg_sq"], p + "_v", "optimizer state (updated in place)")
         guards += [f"{state}['exp_avg'] is {m}", f"{state}['exp_avg_sq'] is {v}"]
-        d_p = _decayed(b, gname, p, grad, group)
+        if decoupled:
+            d_p = grad
+            b.line(f"if decay != 1.0: np.multiply({p}, np.{b.value(p).dtype.name}(decay), out={p})")
+        else:
+            d_p = _decayed(b, gname, p, grad, group)
         tmp, denom = b.buffer(b.value(p), "tmp"), b.buffer(b.value(p), "denom")
         b.line(f"{state}['step'] += 1; t = {state}['step']")
         b.line(
