@@ -74,8 +74,8 @@ class _Linear:
         if needs[1]:
             gw = b.buffer(fn.inputs[1].data, "d" + w)
             g_t = b.view(g, "{}.T", g + "_T")
-            if node.data.shape[0] == 1:  # fast.matmul_2d: one sample's gradient is an outer product
-                line = f"np.multiply({g_t}, {x}, out={gw})"
+            if node.data.shape[0] == 1 and b.exact:  # fast.matmul_2d: one sample's gradient is an outer
+                line = f"np.multiply({g_t}, {x}, out={gw})"  # product (np.dot below: the same numbers)
             else:
                 line = f"{_matmul(b)}({g_t}, {x}, out={gw})"
             if b.exact:
