@@ -195,3 +195,11 @@ def test_the_fast_mode_refuses_bad_labels_too(loss, batch):
             step(rng.random((batch, 5), dtype=np.float32), np.full(batch, bad))
     for p, b in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.data, b)  # refused before anything was updated
+
+
+def test_fit_refuses_an_unknown_compile_mode():
+    model = models.build_model("sigmoid-24")
+    opt = recipes.make_optimizer("sgd", model.parameters(), 0.1, 0.0)
+    x, y = np.zeros((4, 784), np.float32), np.zeros(4, np.int64)
+    with pytest.raises(ValueError, match="compile must be True, False or 'fast', got 'quick'"):
+        fit(model, opt, recipes.squared_error, x, y, log=None, progress=False, compile="quick")

@@ -6,6 +6,9 @@ numbers the engine gives. An op with no rule here is refused at capture (`Compil
 approximated. A rule gets the builder, the recorded op `fn`, the output tensor `node` (its shape and
 dtype as seen during capture) and the names of its inputs; a backward rule also gets the names of
 the upstream gradient `g` and of the output, and returns one gradient name (or None) per input.
+In the fast mode (`Builder.exact` False) some rules take shortcuts that change rounding only
+(`np.dot`, a BLAS dot for the squared error, label indexing instead of a one-hot, writing in place);
+each says so where it branches.
 """
 
 from __future__ import annotations
