@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from tinygrad_mnist import Tensor, models, nn, recipes
 from tinygrad_mnist.cli.main import main
 from tinygrad_mnist.compile import CompileError, compile_step
-from tinygrad_mnist.optim import SGD, Adam, lr_scheduler
+from tinygrad_mnist.optim import SGD, Adam, AdamW, lr_scheduler
 from tinygrad_mnist.train import fit
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
@@ -34,6 +34,7 @@ OPTIMIZERS = {
     "decay": lambda ps: SGD(ps, lr=0.1, weight_decay=0.05),
     "adam": lambda ps: Adam(ps, lr=0.01),
     "adam-decay": lambda ps: Adam(ps, lr=0.01, weight_decay=0.1),
+    "adamw": lambda ps: AdamW(ps, lr=0.01, weight_decay=0.1),
 }
 
 
@@ -316,10 +317,12 @@ def test_the_train_command_has_a_no_compile_flag(monkeypatch):
         assert seen["compile"] is expected
 
 
-def test_performance_md_shows_the_program_its_example_prints():
+@pytest.mark.parametrize("which", [0, 1])  # the exact program, then the fast mode's
+def test_performance_md_shows_the_program_its_example_prints(which):
     page = (Path(__file__).resolve().parents[1] / "docs" / "performance.md").read_text()
-    example = page.split("## Capture and replay")[1].split("```python\n")[1].split("```")[0]
-    printed = page.split("## Capture and replay")[1].split("```text\n")[1].split("```")[0]
+    section = page.split("## Capture and replay")[1].split("\n## ")[0]
+    example = section.split("```python\n")[1 + which].split("```")[0]
+    printed = section.split("```text\n")[1 + which].split("```")[0]
     lines = []
     exec(
         compile(example, "performance.md", "exec"), {"print": lambda *a: lines.append(" ".join(map(str, a)))}
@@ -406,3 +409,17 @@ def test_a_batch_size_that_keeps_changing_keeps_a_bounded_number_of_programs():
     assert len(twins.step.programs) == MAX_PROGRAMS
     assert (1, 4) not in [key[0] for key in twins.step.programs]  # the oldest went first
     twins.assert_same()
+
+
+def test_adamw_replays_exactly_with_its_decay_read_every_step():
+    twins = Twins(lambda: mlp([6, 5, 3], "relu"), recipes.cross_entropy, OPTIMIZERS["adamw"])
+    schedulers = [lr_scheduler.StepLR(o, step_size=1, gamma=0.5) for o in (twins.eager_opt, twins.opt)]
+    rng = np.random.default_rng(9)
+    for _ in range(3):
+        for x, y in batches(rng, 0, 4, 6, 3, 3):
+            twins.both(x, y)
+        for s in schedulers:
+            s.step()
+    assert twins.step.replays == 7
+    twins.assert_same()
+    assert "AdamW's decoupled weight decay" in twins.step.source

@@ -217,3 +217,13 @@ def test_one_hot() -> None:
         one_hot(np.array([10]))
     with pytest.raises(TypeError, match="integer"):
         one_hot(np.array([1.0]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scale_is_the_plain_division_by_255_for_every_pixel_value(dtype):
+    from tinygrad_mnist.data.transforms import scale
+
+    pixels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    got = scale(pixels, dtype)
+    assert got.dtype == dtype and got.shape == pixels.shape
+    np.testing.assert_array_equal(got, np.divide(pixels, 255, dtype=dtype))

@@ -203,7 +203,7 @@ def fit(
     scheduler: Any = None,
     divergence_factor: float | None = DIVERGENCE_FACTOR,
     augment: Callable[[np.ndarray], np.ndarray] | None = None,
-    compile: bool = True,
+    compile: bool | str = True,
 ) -> History:
     """Train `model` for `epochs` passes over (x_train, y_train) and return the per-epoch `History`.
 
@@ -222,7 +222,11 @@ def fit(
     Integer inputs are refused (scale 0..255 pixels to floats first), as PyTorch's layers refuse them.
     With `compile` (the default) each batch shape's step is captured once and replayed as generated
     numpy (`tinygrad_mnist.compile`, the same numbers); a step it cannot replay runs eagerly.
+    `compile="fast"` replays in the fast mode (`exact=False`: equal to the eager numbers up to float32
+    rounding, faster for plain SGD and per-sample steps); `compile=False` runs the eager engine.
     """
+    if compile not in (True, False, "fast"):
+        raise ValueError(f"fit: compile must be True, False or 'fast', got {compile!r}")
     _check_data(x_train, y_train, "fit")
     if epochs < 1 or log_every < 1:
         raise ValueError(f"epochs and log_every must be at least 1, got {epochs} and {log_every}")
@@ -234,7 +238,7 @@ def fit(
     if compile:
         from tinygrad_mnist.compile import compile_step  # the speed layer sits above nn and optim
 
-        step = compile_step(model, loss_fn, optimizer, warn=False)
+        step = compile_step(model, loss_fn, optimizer, warn=False, exact=compile != "fast")
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         per_batch = scheduler if getattr(scheduler, "per_batch", False) else None

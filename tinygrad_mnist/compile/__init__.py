@@ -2,7 +2,8 @@
 
 `step.py` is the user-facing wrapper (when to capture, when to replay, when to fall back to eager);
 `program.py` reads a recorded graph and writes the program; `rules.py` holds each op's numpy lines,
-`optimizers.py` each optimiser's, and `builder.py` the buffers they write into. See docs/performance.md.
+`optimizers.py` each optimiser's, `builder.py` the buffers they write into, and `blas.py` the fast mode's
+one-call weight updates (`compile_step(..., exact=False)`). See docs/performance.md.
 """
 
 from tinygrad_mnist.compile.builder import CompileError

@@ -12,6 +12,7 @@ order the engine does, so the replayed numbers are the engine's.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ class Program:
     source: str  # the step
     guard_source: str  # the checks it runs first
     run: Any
+    namespace: dict[str, Any]  # what its names are bound to (buffers, parameters' arrays, constants)
 
 
 def _is_one_hot(data: np.ndarray, y: np.ndarray) -> bool:
@@ -51,11 +53,51 @@ def _parameter_names(model: Any, params: list[Tensor]) -> dict[int, str]:
     return {id(p): names.get(id(p), f"param{i}") for i, p in enumerate(params)}
 
 
+def _folds_lr(optimizer: Any, frozen: list[Tensor]) -> bool:
+    """Whether the fast mode may fold the learning rate into the loss gradient: plain SGD (one group,
+    no momentum, no weight decay), where `p -= lr * grad` is `p -= grad of (lr * loss)`, and no
+    parameter outside the optimiser that would need its true gradient."""
+    from tinygrad_mnist.optim import SGD
+
+    groups = getattr(optimizer, "param_groups", [])
+    return (
+        type(optimizer) is SGD
+        and len(groups) == 1
+        and groups[0]["momentum"] == 0
+        and groups[0]["weight_decay"] == 0
+        and not any(p.requires_grad for p in frozen)
+    )
+
+
+_UFUNC_OUT = re.compile(
+    r"\bnp\.(add|subtract|multiply|divide|negative|positive|exp|log|sqrt|tanh|greater|matmul|dot)"
+    r"\(([^()]*), out=(\w+)\)"
+)
+
+
+def _positional_out(line: str) -> str:
+    """`np.add(a, b, out=c)` -> `np.add(a, b, c)`: numpy parses a keyword argument in about 0.05 µs
+    more per call (the fast mode's program; ufuncs and `np.dot` take `out` as their last argument)."""
+    return _UFUNC_OUT.sub(r"np.\1(\2, \3)", line)
+
+
+def _closure(code: str, namespace: dict[str, Any]) -> Any:
+    """`step` compiled inside a function whose locals are the bound names, so the program reads each
+    buffer as a closure variable instead of a global (a dict lookup per name per step)."""
+    names = sorted(namespace)
+    factory = ["def _make(" + ", ".join(names) + "):"]
+    factory += ["    " + line for line in code.splitlines()]
+    factory.append("    return step")
+    scope: dict[str, Any] = {}
+    exec(compile("\n".join(factory) + "\n", "<compiled step>", "exec"), scope)  # noqa: S102
+    return scope["_make"](**namespace)
+
+
 class Recorder:
     """Builds the program of one step from its live graph (forward, backward), then its update."""
 
-    def __init__(self, model: Any, optimizer: Any, x: np.ndarray, y: np.ndarray):
-        self.b = Builder()
+    def __init__(self, model: Any, optimizer: Any, x: np.ndarray, y: np.ndarray, exact: bool = True):
+        self.b = Builder(exact)
         self.b.namespace["math"] = math
         self.model, self.optimizer, self.x, self.y = model, optimizer, x, y
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -67,13 +109,15 @@ class Recorder:
         self.param_tensors: dict[int, str] = {}
         self.param_grads: dict[int, str] = {}
         self.checks_labels = False
+        self.fold_lr = not exact and _folds_lr(optimizer, self.frozen)
+        self.param_kind = "Parameters (checked, .grad set)" if exact else "Parameters (checked)"
 
     # ------------------------------------------------------------------ leaves
     def _leaf(self, t: Tensor) -> str:
         b = self.b
         if id(t) in self.param_ids or any(t is p for p in self.frozen):
             name = self.param_names[id(t)]
-            self.param_tensors[id(t)] = b.bind(t, name + "_param", "Parameters (checked, .grad set)")
+            self.param_tensors[id(t)] = b.bind(t, name + "_param", self.param_kind)
             self.param_arrays[id(t)] = b.bind(t.data, name, "their arrays (updated in place)")
             return self.param_arrays[id(t)]
         if t.requires_grad:
@@ -100,8 +144,8 @@ class Recorder:
             eye = b.bind(
                 np.eye(t.data.shape[1], dtype=t.data.dtype), "eye", "constants", f"np.eye({t.data.shape[1]})"
             )
-            target = b.buffer(t.data, "onehot")
-            b.line(f"np.take({eye}, y, axis=0, out={target})  # one_hot(y)")
+            target = b.one_hot_of_y = b.buffer(t.data, "onehot")
+            b.defer(target, f"np.take({eye}, y, axis=0, out={target})  # one_hot(y)")
             return target
         if t.data.size == 1 and t.data.ndim == 0:
             return b.constant(t.data)
@@ -130,6 +174,10 @@ class Recorder:
             raise CompileError("the loss does not require grad: nothing to train")
         nodes = topological_order(loss)
         self.nodes = nodes
+        for t in nodes:
+            for parent in t._ctx.inputs if t._ctx is not None else ():
+                b.consumers[id(parent)] = b.consumers.get(id(parent), 0) + 1
+        b.protected = {id(out), id(loss)}
         values: dict[int, str] = {}
         start = len(b.lines)
         for t in nodes:
@@ -159,8 +207,12 @@ class Recorder:
 
     def _backward(self, loss: Tensor, nodes: list[Tensor], values: dict[int, str]) -> None:
         b = self.b
-        seed = np.array(1, dtype=loss.data.dtype).reshape(loss.data.shape)
-        grads: dict[int, str] = {id(loss): b.constant(seed, "seed")}  # d loss / d loss
+        if self.fold_lr:  # d (lr * loss) / d loss: every gradient comes out times lr, ready to subtract
+            seed_name = b.lr_times(1.0, loss.data.dtype)
+        else:
+            seed_name = b.constant(np.array(1, dtype=loss.data.dtype).reshape(loss.data.shape), "seed")
+        self.backward_start = len(b.lines)
+        grads: dict[int, str] = {id(loss): seed_name}  # d loss / d loss
         for t in reversed(nodes):
             g = grads.get(id(t))
             if g is None:
@@ -187,24 +239,42 @@ class Recorder:
         from tinygrad_mnist.compile.optimizers import emit_update
 
         b = self.b
-        b.line("# update: the optimizer's step")
-        guards = emit_update(b, self.optimizer, self.param_grads, self.param_arrays)
+        if self.fold_lr:
+            b.line("# update: the gradients already carry the learning rate")
+            guards = emit_update(b, self.optimizer, self.param_grads, self.param_arrays, folded=True)
+            read = [(name, k) for name, k in b.lr_scaled.items() if b.is_read(name)]
+            lr = "float(group0['lr'])" if len(read) == 1 else "lr"
+            lines = [] if len(read) == 1 else [f"lr = {lr}"]
+            lines += [f"{name}[()] = {lr} * {k!r}  # the learning rate, read every step" for name, k in read]
+            b.lines[self.backward_start : self.backward_start] = lines
+        else:
+            b.line("# update: the optimizer's step")
+            guards = emit_update(b, self.optimizer, self.param_grads, self.param_arrays)
         for pid, grad in self.param_grads.items():
+            if not b.exact and pid in self.param_ids:  # fast mode: no gradients handed out, as after
+                b.line(f"{self.param_tensors[pid]}.grad = None")  # zero_grad (buffers may hold lr * grad)
+                continue
             p = self.param_tensors[pid]
             if pid in self.param_ids:  # zero_grad() cleared it: the gradient is stored as is
                 b.line(f"{p}.grad = {grad}")
             else:  # no optimizer clears it: gradients add up from step to step, as in the engine
                 b.line(f"{p}.grad = {grad}.copy() if {p}.grad is None else np.add({p}.grad, {grad})")
+        b.resolve_deferred()  # now that every line is written: which deferred values are read
+        if not b.exact:
+            b.prune()
         for p in self.params + self.frozen:
             if id(p) not in self.param_tensors:  # a parameter no gradient reaches: it must stay so
-                name = b.bind(p, self.param_names[id(p)] + "_param", "Parameters (checked, .grad set)")
+                name = b.bind(p, self.param_names[id(p)] + "_param", self.param_kind)
                 self.param_tensors[id(p)] = name
             name = self.param_tensors[id(p)]
             if id(p) in self.param_arrays:
                 guards.append(f"{name}.data is {self.param_arrays[id(p)]}")
             guards.append(f"{name}.requires_grad is {p.requires_grad}")
         guards += self._module_guards()
-        guards.append(f"getattr(model, 'training', None) is {getattr(self.model, 'training', None)}")
+        if hasattr(self.model, "training"):
+            guards.append(f"model.training is {self.model.training}")
+        else:
+            guards.append("getattr(model, 'training', None) is None")
         b.namespace["model"] = self.model
         checks = ["def valid(groups):", "    # this program is valid only while these hold", "    return ("]
         checks += ["        " + ("and " if i else "") + guard for i, guard in enumerate(guards)]
@@ -212,10 +282,11 @@ class Recorder:
         body = ["def step(x, y, groups):", "    if not valid(groups):", "        return None  # stale"]
         body += ["    " + line for line in ["# forward", *b.lines]]
         body.append(f"    return {self.loss_name}, {self.out_name}")
+        if not b.exact:
+            body = [_positional_out(line) for line in body]
         code, guard_code = "\n".join(body) + "\n", "\n".join(checks) + "\n"
-        namespace = dict(b.namespace)
-        exec(compile(guard_code + code, "<compiled step>", "exec"), namespace)  # noqa: S102
-        return Program(f"{b.describe_setup()}\n{code}", guard_code, namespace["step"])
+        run = _closure(guard_code + code, b.namespace)
+        return Program(f"{b.describe_setup()}\n{code}", guard_code, run, b.namespace)
 
     def _module_guards(self) -> list[str]:
         """Every module's registered layers and parameters are the ones captured (by identity): a layer
@@ -228,7 +299,7 @@ class Recorder:
             self.b.namespace[name] = module
             for kind in ("_modules", "_parameters"):
                 entries = getattr(module, kind)
-                guards.append(f"len({name}.{kind}) == {len(entries)}")
+                guards.append(f"len({name}.{kind}) == {len(entries)}" if entries else f"not {name}.{kind}")
                 for key, value in entries.items():
                     self.b.namespace[f"{name}_{kind}_{key}"] = value
                     guards.append(f"{name}.{kind}.get({key!r}) is {name}_{kind}_{key}")

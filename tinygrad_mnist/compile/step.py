@@ -41,8 +41,17 @@ def _remember(table: dict, key: tuple, value: object, limit: int = MAX_PROGRAMS)
 class CompiledStep:
     """Callable `(x, y) -> (loss, output)` doing one full training step; see the module docstring."""
 
-    def __init__(self, model: Any, loss_fn: Any, optimizer: Any, strict: bool = False, warn: bool = True):
+    def __init__(
+        self,
+        model: Any,
+        loss_fn: Any,
+        optimizer: Any,
+        strict: bool = False,
+        warn: bool = True,
+        exact: bool = True,
+    ):
         self.model, self.loss_fn, self.optimizer, self.strict = model, loss_fn, optimizer, strict
+        self.exact = exact
         self.warn = warn
         self.programs: dict[tuple, Program] = {}
         self._pending: dict[tuple, str] = {}  # first call's program text, waiting for the second's
@@ -79,7 +88,7 @@ class CompiledStep:
         recorder = None
         if key is not None:
             try:
-                recorder = Recorder(self.model, self.optimizer, x, y)
+                recorder = Recorder(self.model, self.optimizer, x, y, self.exact)
                 recorder.record_graph(loss, out)
             except CompileError as error:
                 self._give_up(key, error)
@@ -117,9 +126,12 @@ class CompiledStep:
 
 
 def compile_step(
-    model: Any, loss_fn: Any, optimizer: Any, strict: bool = False, warn: bool = True
+    model: Any, loss_fn: Any, optimizer: Any, strict: bool = False, warn: bool = True, exact: bool = True
 ) -> CompiledStep:
     """One training step (forward, `loss_fn(output, y)`, zero_grad, backward, `optimizer.step()`) that
     records itself and replays as generated numpy; same numbers as the eager step. A step that cannot
-    be replayed raises `CompileError` if `strict`, else runs eagerly (with a warning if `warn`)."""
-    return CompiledStep(model, loss_fn, optimizer, strict=strict, warn=warn)
+    be replayed raises `CompileError` if `strict`, else runs eagerly (with a warning if `warn`).
+    `exact=False` is the fast mode: plain SGD's learning rate folded into the loss gradient (no true
+    `.grad` then), `np.dot` for products, a BLAS dot for the squared error: equal to the eager step
+    up to float32 rounding, not bit for bit (docs/performance.md says where)."""
+    return CompiledStep(model, loss_fn, optimizer, strict=strict, warn=warn, exact=exact)

@@ -1,0 +1,205 @@
+"""compile_step(..., exact=False), the fast mode: the eager step's numbers up to float32 rounding.
+
+The fast mode folds plain SGD's learning rate into the loss gradient, adds weight gradients into the
+weights (or SGD's momentum buffers) with one BLAS call each, uses `np.dot` and a BLAS dot for the
+squared error: each changes the order or the grouping of float32 roundings, never the arithmetic,
+so parameters after a few steps agree with the eager engine's to about 1e-6 relative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_compile import ACTIVATIONS, OPTIMIZERS, batches, mlp  # noqa: E402
+
+from tinygrad_mnist import Tensor, models, recipes
+from tinygrad_mnist.compile import blas, compile_step
+from tinygrad_mnist.compile import optimizers as update_rules
+from tinygrad_mnist.optim import lr_scheduler
+from tinygrad_mnist.train import fit
+
+
+def close(a, b, what):
+    np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6, err_msg=what)
+
+
+class FastTwins:
+    """One model stepped eagerly, its twin through the fast mode."""
+
+    def __init__(self, make_model, loss_fn, make_opt):
+        self.eager_model, self.model = make_model(), make_model()
+        self.eager_opt, self.opt = make_opt(self.eager_model.parameters()), make_opt(self.model.parameters())
+        self.loss_fn = loss_fn
+        self.step = compile_step(self.model, loss_fn, self.opt, strict=True, exact=False)
+
+    def both(self, x, y):
+        out = self.eager_model(Tensor(x))
+        loss = self.loss_fn(out, y)
+        self.eager_opt.zero_grad()
+        loss.backward()
+        self.eager_opt.step()
+        got, got_out = self.step(x, y)
+        assert got == pytest.approx(float(loss.data), rel=1e-5, abs=1e-6)
+        close(got_out, out.data, "output")
+
+    def assert_close(self):
+        for (name, a), b in zip(self.eager_model.named_parameters(), self.model.parameters()):
+            close(b.data, a.data, name)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 7), min_size=1, max_size=3),
+    activation=st.sampled_from(sorted(ACTIVATIONS)),
+    loss=st.sampled_from(sorted(recipes.LOSSES)),
+    optimizer=st.sampled_from(sorted(OPTIMIZERS)),
+    batch=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+)
+def test_fast_mode_equals_eager_to_rounding(sizes, activation, loss, optimizer, batch, seed):
+    classes = 3
+    shape = [sizes[0] + 1, *sizes[1:], classes]
+    twins = FastTwins(lambda: mlp(shape, activation, seed), recipes.LOSSES[loss], OPTIMIZERS[optimizer])
+    for x, y in batches(np.random.default_rng(seed), 0, batch, shape[0], classes, 6):
+        twins.both(x, y)
+    assert twins.step.replays == 4
+    twins.assert_close()
+
+
+@pytest.mark.parametrize("name", ["sigmoid-24", "sigmoid-16-16", "mlp-128", "mlp"])
+@pytest.mark.parametrize("with_blas", [True, False])
+def test_registry_models_in_fast_mode(name, with_blas, monkeypatch):
+    if not with_blas:  # no usable BLAS library: the fast mode writes numpy lines instead
+        monkeypatch.setattr(update_rules.blas, "library", lambda: None)
+    elif blas.library() is None:
+        pytest.skip("numpy's OpenBLAS was not found here")
+    else:  # one sample's update uses BLAS only while it runs one thread (the test suite's default)
+        monkeypatch.setattr(update_rules.blas, "single_threaded", lambda lib: True)
+    recipe = recipes.get_recipe(name)
+    twins = FastTwins(
+        lambda: models.build_model(name),
+        recipes.make_loss(recipe.loss),
+        lambda ps: recipes.make_optimizer(recipe.optimizer, ps, recipe.lr, recipe.momentum),
+    )
+    batch = min(recipe.batch_size, 16)
+    for x, y in batches(np.random.default_rng(1), 0, batch, 784, 10, 6):
+        twins.both(x, y)
+    twins.assert_close()
+    source = twins.step.source
+    assert ("one BLAS call" in source) is with_blas
+    assert "np.dot(x, fc1_weight_T" in source and "np.take(eye" not in source  # no one-hot array
+    for p in twins.model.parameters():
+        assert p.grad is None  # the fast mode hands out no gradients (the buffers may hold lr * grad)
+
+
+def test_plain_sgd_folds_the_learning_rate_and_reads_it_every_step():
+    twins = FastTwins(lambda: mlp([4, 5, 3], "sigmoid"), recipes.squared_error, OPTIMIZERS["sgd"])
+    schedulers = [lr_scheduler.StepLR(o, step_size=1, gamma=0.5) for o in (twins.eager_opt, twins.opt)]
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        for x, y in batches(rng, 0, 2, 4, 3, 3):
+            twins.both(x, y)
+        for s in schedulers:
+            s.step()
+    assert twins.step.replays == 13
+    twins.assert_close()
+    assert "float(group0['lr'])" in twins.step.source and "lr_times" in twins.step.source
+
+
+def test_the_exact_mode_stays_bit_for_bit_after_a_fast_step_was_built():
+    """The two modes share the rules: building a fast program leaves the exact program unchanged."""
+    rng = np.random.default_rng(5)
+    data = list(batches(rng, 0, 4, 6, 3, 5))
+    models_ = [mlp([6, 5, 3], "relu") for _ in range(3)]
+    opts = [OPTIMIZERS["sgd"](m.parameters()) for m in models_]
+    exact = compile_step(models_[0], recipes.cross_entropy, opts[0], strict=True)
+    fast = compile_step(models_[1], recipes.cross_entropy, opts[1], strict=True, exact=False)
+    for x, y in data:
+        exact(x, y)
+        fast(x, y)
+        out = models_[2](Tensor(x))
+        loss = recipes.cross_entropy(out, y)
+        opts[2].zero_grad()
+        loss.backward()
+        opts[2].step()
+    for a, b in zip(models_[0].parameters(), models_[2].parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+    assert "BLAS" not in exact.source and "np.matmul" in exact.source
+
+
+@pytest.mark.skipif(blas.library() is None, reason="numpy's OpenBLAS was not found here")
+@pytest.mark.parametrize("n", [1, 3])
+@pytest.mark.parametrize("batch_is_fixed", [True, False])
+def test_one_blas_call_adds_the_product_into_the_matrix(n, batch_is_fixed):
+    rng = np.random.default_rng(n)
+    W, g = rng.random((4, 5), dtype=np.float32), rng.random((n, 4), dtype=np.float32)
+    x = rng.random((n, 5), dtype=np.float32)
+    expected = 0.5 * W - 2 * (g.T @ x) if n > 1 else W - 2 * (g.T @ x)
+    update = blas.gemm_update(blas.library(), W, g, x if batch_is_fixed else None, -2.0)
+    beta = [0.5] if n > 1 else []
+    update(*beta) if batch_is_fixed else update(np.asfortranarray(x), *beta)  # any layout of a batch
+    np.testing.assert_allclose(W, expected, rtol=1e-6)
+    buf, before = rng.random((4, 5), dtype=np.float32), W.copy()
+    blas.axpy_update(blas.library(), W, buf)(-1.5)
+    np.testing.assert_allclose(W, before - 1.5 * buf, rtol=1e-6)
+    with pytest.raises(ValueError, match="shapes"):
+        blas.axpy_update(blas.library(), W, buf[:2])
+
+
+def test_blas_refuses_arrays_it_cannot_read_by_address():
+    a = np.zeros((4, 6), np.float32)
+    assert blas.usable(a) and not blas.usable(a.T) and not blas.usable(a.astype(np.float64))
+    assert not blas.usable(a[:, ::2])
+
+
+def test_fit_can_train_in_the_fast_mode():
+    rng = np.random.default_rng(6)
+    x, y = rng.random((40, 784), dtype=np.float32), rng.integers(0, 10, 40)
+    runs = []
+    for mode in (True, "fast"):
+        model = models.build_model("sigmoid-24")
+        opt = recipes.make_optimizer("sgd", model.parameters(), 0.1, 0.0)
+        runs.append(fit(model, opt, recipes.squared_error, x, y, epochs=2, batch_size=1, log=None,
+                        progress=False, compile=mode))  # fmt: skip
+    for a, b in zip(*runs):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5)
+
+
+@pytest.mark.skipif(blas.library() is None, reason="numpy's OpenBLAS was not found here")
+def test_one_sample_uses_numpy_not_blas_while_blas_runs_several_threads(monkeypatch):
+    monkeypatch.setattr(update_rules.blas, "single_threaded", lambda lib: False)
+    twins = FastTwins(lambda: models.build_model("sigmoid-24"), recipes.squared_error, OPTIMIZERS["sgd"])
+    for x, y in batches(np.random.default_rng(7), 0, 1, 784, 10, 4):
+        twins.both(x, y)
+    twins.assert_close()
+    assert "BLAS" not in twins.step.source and "np.subtract(fc1_weight, dfc1_weight" in twins.step.source
+
+
+@pytest.mark.parametrize(
+    ("loss", "batch"), [("cross_entropy", 4), ("squared_error", 1), ("squared_error", 3)]
+)
+def test_the_fast_mode_refuses_bad_labels_too(loss, batch):
+    model = mlp([5, 4, 3], "sigmoid")
+    step = compile_step(
+        model, recipes.LOSSES[loss], OPTIMIZERS["sgd"](model.parameters()), strict=True, exact=False
+    )
+    rng = np.random.default_rng(8)
+    for _ in range(3):
+        step(rng.random((batch, 5), dtype=np.float32), rng.integers(0, 3, batch))
+    assert step.replays == 1
+    before = [p.data.copy() for p in model.parameters()]
+    for bad in (3, -1):
+        with pytest.raises(ValueError, match="labels must be in"):
+            step(rng.random((batch, 5), dtype=np.float32), np.full(batch, bad))
+    for p, b in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.data, b)  # refused before anything was updated
+
+
+def test_fit_refuses_an_unknown_compile_mode():
+    model = models.build_model("sigmoid-24")
+    opt = recipes.make_optimizer("sgd", model.parameters(), 0.1, 0.0)
+    x, y = np.zeros((4, 784), np.float32), np.zeros(4, np.int64)
+    with pytest.raises(ValueError, match="compile must be True, False or 'fast', got 'quick'"):
+        fit(model, opt, recipes.squared_error, x, y, log=None, progress=False, compile="quick")
