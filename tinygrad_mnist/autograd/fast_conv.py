@@ -75,9 +75,89 @@ def col2im(
     return out.transpose(1, 0, 2, 3)
 
 
+class ConvLayout:
+    """Where a convolution's windows lie in memory, and the column matrix of them (im2col).
+
+    With stride 1 every kernel offset (i, j) is one *shift* of the padded image laid out flat, channels
+    first: the window tap (i, j) of output pixel p is input element p + i·dh·Wp + j·dw. The column
+    matrix is then kh·kw contiguous slices of that flat buffer (memcpy speed, no strided copies), its
+    columns run over the whole padded grid (N·Hp·Wp, of which N·Ho·Wo are real outputs: the rest
+    straddle an image's edge and are cut away), and the adjoint adds kh·kw contiguous slices back.
+    The shifted layout pays where the input gradient is wanted (its strided scatter is the costliest
+    pass of the plain layout); otherwise (a first layer, evaluation) or for other strides the plain
+    im2col, one strided copy per kernel offset into exactly N·Ho·Wo columns, keeps the matmuls a
+    third smaller.
+    """
+
+    def __init__(self, x_shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                 out_hw: Pair, shift: bool = True) -> None:  # fmt: skip
+        self.x_shape, self.kernel, self.stride = tuple(x_shape), kernel, stride
+        self.padding, self.dilation, self.out_hw = padding, dilation, out_hw
+        n, c, h, w = x_shape
+        self.padded_hw = (h + 2 * padding[0], w + 2 * padding[1])
+        self.shifted = shift and tuple(stride) == (1, 1)
+        hp, wp = self.padded_hw
+        self.grid = (hp, wp) if self.shifted else out_hw  # the (height, width) of the column grid
+        self.columns = n * self.grid[0] * self.grid[1]
+        (kh, kw), (dh, dw) = kernel, dilation
+        self.tail = (kh - 1) * dh * wp + (kw - 1) * dw  # the largest shift: zeros past the last image
+
+    def im2col(self, x: np.ndarray) -> np.ndarray:
+        """The (C·kh·kw, columns) matrix: row (c, i, j), column (n, h, w) holds the input tap (i, j)
+        of output pixel (h, w) of image n."""
+        if not self.shifted:
+            xp = pad(x, self.padding)
+            return im2col(xp, self.kernel, self.stride, self.dilation, self.out_hw)
+        n, c, h, w = self.x_shape
+        (ph, pw), (hp, wp) = self.padding, self.padded_hw
+        flat = np.zeros((c, self.columns + self.tail), dtype=x.dtype)
+        image = flat[:, : self.columns].reshape(c, n, hp, wp)
+        image[:, :, ph : ph + h, pw : pw + w] = x.transpose(1, 0, 2, 3)
+        (kh, kw), (dh, dw) = self.kernel, self.dilation
+        cols = np.empty((c, kh, kw, self.columns), dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                shift = i * dh * wp + j * dw
+                cols[:, i, j] = flat[:, shift : shift + self.columns]
+        return cols.reshape(c * kh * kw, self.columns)
+
+    def output(self, out: np.ndarray) -> np.ndarray:
+        """The NCHW view of an (O, columns) matmul result: the real outputs, no copy."""
+        grid = out.reshape(out.shape[0], self.x_shape[0], *self.grid)
+        return grid[:, :, : self.out_hw[0], : self.out_hw[1]].transpose(1, 0, 2, 3)
+
+    def gradient(self, g: np.ndarray) -> np.ndarray:
+        """The (O, columns) matrix of an output gradient g (N, O, Ho, Wo): zero on the cut-away columns."""
+        if not self.shifted:
+            return channels_first(g)
+        n, o = g.shape[:2]
+        full = np.zeros((o, n, *self.grid), dtype=g.dtype)
+        full[:, :, : self.out_hw[0], : self.out_hw[1]] = g.transpose(1, 0, 2, 3)
+        return full.reshape(o, self.columns)
+
+    def col2im(self, dcols: np.ndarray) -> np.ndarray:
+        """The adjoint of im2col: each column-matrix entry added back to the input element it was read
+        from (overlapping windows add up); returns the input gradient, (N, C, H, W)."""
+        n, c, h, w = self.x_shape
+        (ph, pw), (hp, wp) = self.padding, self.padded_hw
+        if not self.shifted:
+            padded = col2im(dcols, (n, c, hp, wp), self.kernel, self.stride, self.dilation, self.out_hw)
+            return padded[:, :, ph : ph + h, pw : pw + w]
+        (kh, kw), (dh, dw) = self.kernel, self.dilation
+        dcols = dcols.reshape(c, kh, kw, self.columns)
+        flat = np.zeros((c, self.columns + self.tail), dtype=dcols.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                shift = i * dh * wp + j * dw
+                flat[:, shift : shift + self.columns] += dcols[:, i, j]
+        image = flat[:, : self.columns].reshape(c, n, hp, wp)
+        return image[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3)
+
+
 def zeros_like_layout(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Zeros of x's (N, C, H, W) shape, channels first in memory when x is (what the ops hand on)."""
-    if x.swapaxes(0, 1).flags.c_contiguous and not x.flags.c_contiguous:
+    """Zeros of x's (N, C, H, W) shape, channels first in memory when x is (what the ops hand on,
+    perhaps as a view cut out of a larger channels-first buffer)."""
+    if min(x.shape[:2]) > 1 and abs(x.strides[1]) > abs(x.strides[0]):
         return np.zeros((x.shape[1], x.shape[0], *x.shape[2:]), dtype=dtype).swapaxes(0, 1)
     return np.zeros(x.shape, dtype=dtype)
 
@@ -108,10 +188,12 @@ def max_pool_gradient(
     hits = [tap == out for tap in taps]
     if np.isnan(out).any():
         hits = [hit | (np.isnan(tap) & np.isnan(out)) for hit, tap in zip(hits, taps)]
-    count = hits[0].astype(g.dtype)
-    for hit in hits[1:]:
-        count += hit
-    share = g / count
+    share = g
+    if sum(np.count_nonzero(hit) for hit in hits) != out.size:  # some window has tied maxima
+        count = hits[0].astype(g.dtype)
+        for hit in hits[1:]:
+            count += hit
+        share = g / count
     dxp = zeros_like_layout(xp, g.dtype)
     tiled = tuple(stride) == tuple(kernel) and tuple(dilation) == (1, 1)  # each input in one window
     for hit, window in zip(hits, windows):
