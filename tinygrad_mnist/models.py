@@ -123,7 +123,7 @@ class MnistCNN(nn.Module):
 
 
 def cnn(seed: int = 0) -> nn.Module:
-    """The convolutional network `MnistCNN`: over 99.2% test accuracy in a few epochs."""
+    """The convolutional network `MnistCNN`: over 99.2% test accuracy in the three epochs of its recipe."""
     return MnistCNN(seed)
 
 
@@ -217,7 +217,7 @@ MODELS: dict[str, NamedModel] = {
             "cross_entropy",
             lr=1e-2,
             batch_size=128,
-            epochs=2,
+            epochs=3,
             optimizer="adamw",
             lr_schedule="onecycle",
             pct_start=0.2,
