@@ -104,37 +104,39 @@ class Conv2d(Function):
     def forward(self, x, w, b=None):
         self.out_hw = self._shapes(x, w, b)
         self.has_bias = b is not None
-        self.layout = fast_conv.ConvLayout(
-            x.shape, w.shape[2:], self.stride, self.padding, self.dilation, self.out_hw, self.shift
+        kernel, n, o = w.shape[2:], x.shape[0], w.shape[0]
+        cols = fast_conv.im2col(
+            fast_conv.pad(x, self.padding), kernel, self.stride, self.dilation, self.out_hw
         )
-        cols = self.layout.im2col(x)  # (C·kh·kw, columns): every window of x as a column
-        out = w.reshape(w.shape[0], -1) @ cols  # (O, columns): the whole convolution is this one matmul
+        out = w.reshape(o, -1) @ cols  # (O, N·Ho·Wo): the whole convolution is this one matmul
         if b is not None:
             out += b.reshape(-1, 1).astype(out.dtype, copy=False)
         self.cols = cols  # for dW; dropped by backward, or at once when no gradient is recorded
-        return self.layout.output(out)
-
-    shift = False  # the shifted column layout (fast_conv.ConvLayout) when dx is wanted; set by _record
+        return out.reshape(o, n, *self.out_hw).transpose(1, 0, 2, 3)
 
     def _record(self, tensors: tuple[Tensor, ...], arrays: tuple[np.ndarray, ...]) -> Tensor:
-        self.shift = tensors[0].requires_grad
         out = super()._record(tensors, arrays)
         if not out.requires_grad or not self.needs_input_grad[1]:
             self.__dict__.pop("cols", None)  # memory stays bounded: no im2col buffer outlives its use
         return out
 
     def backward(self, g, out, x, w, b=None):
-        needs, layout = self.needs_input_grad, self.layout
-        g2 = layout.gradient(g)  # (O, columns), like the forward's matmul result
+        needs = self.needs_input_grad
+        kernel, o = w.shape[2:], w.shape[0]
+        g2 = fast_conv.channels_first(g)  # (O, N·Ho·Wo)
         gx = gw = gb = None
         if needs[1]:
             cols = self.__dict__.pop("cols", None)
             if cols is None:  # a second backward (retain_graph) rebuilds it
-                cols = layout.im2col(x)
+                xp = fast_conv.pad(x, self.padding)
+                cols = fast_conv.im2col(xp, kernel, self.stride, self.dilation, self.out_hw)
             gw = (g2 @ cols.T).reshape(w.shape)  # the input cross-correlated with g
         if needs[0]:
-            dcols = w.reshape(w.shape[0], -1).T @ g2  # g spread back through every tap of the kernel
-            gx = layout.col2im(dcols)
+            (ph, pw), (h, wd) = self.padding, x.shape[2:]
+            padded = (*x.shape[:2], h + 2 * ph, wd + 2 * pw)
+            dcols = w.reshape(o, -1).T @ g2  # g spread back through every tap of the kernel
+            dxp = fast_conv.col2im(dcols, padded, kernel, self.stride, self.dilation, self.out_hw)
+            gx = dxp[:, :, ph : ph + h, pw : pw + wd]
         if b is not None and needs[2]:
             gb = g2.sum(axis=1)
         return gx, gw, gb
