@@ -31,7 +31,7 @@ EXAMPLES = [
     ("relu_softmax_full_batch.py", "784-10-10 ReLU + softmax", "cross-entropy, full-batch gradient descent lr 0.1, 500 iterations over 50,000"),
     ("strong_mlp.py", "784-256-256-10 ReLU", "cross-entropy, SGD momentum 0.9 lr 0.05 cosine, batch 128, 10 epochs"),
     ("custom_op.py", "784-128-10 with your own SiLU `Function`", "cross-entropy, SGD lr 0.1 momentum 0.9, batch 64, 1 epoch"),
-    ("cnn.py", "conv 5x5 (16), conv 3x3 (32), 128, batch norm, dropout", "cross-entropy, AdamW lr 3e-3 one-cycle, batch 128, 4 epochs"),
+    ("cnn.py", "conv 5x5 (16), conv 3x3 (32), 128, batch norm, dropout", "cross-entropy, AdamW one-cycle lr peak 0.01 (20% warm-up), batch 128, 3 epochs"),
 ]  # fmt: skip
 
 

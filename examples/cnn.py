@@ -1,6 +1,6 @@
 """A convolutional network: two conv blocks (conv, max-pool, batch norm, ReLU), dropout and two linear
-layers, AdamW with a one-cycle learning rate, 4 epochs: over 99.2% on the test set. The same model and
-recipe as `tinygrad-mnist train --model cnn`.
+layers, AdamW with a one-cycle learning rate (peak 0.01, a fifth of the run warming up), 3 epochs: over
+99.2% on the test set. The same model and recipe as `tinygrad-mnist train --model cnn`.
 """
 
 from tinygrad_mnist import nn, optim
@@ -27,14 +27,14 @@ class CNN(nn.Module):
 
 
 x_train, y_train, x_test, y_test = example_data()
-epochs, batch_size = (1 if quick_mode() else 4), 128
+epochs, batch_size = (1 if quick_mode() else 3), 128
 
 nn.manual_seed(0)
 model = CNN()
-optimizer = optim.AdamW(model.parameters(), lr=3e-3)
+optimizer = optim.AdamW(model.parameters(), lr=1e-2)
 steps_per_epoch = -(-len(y_train) // batch_size)
 scheduler = optim.lr_scheduler.OneCycleLR(
-    optimizer, max_lr=3e-3, epochs=epochs, steps_per_epoch=steps_per_epoch
+    optimizer, max_lr=1e-2, epochs=epochs, steps_per_epoch=steps_per_epoch, pct_start=0.2
 )
 history = fit(
     model, optimizer, cross_entropy, x_train, y_train,

@@ -255,7 +255,8 @@ def test_cnn_quick_training_learns(mnist_dir):
     opt = make_optimizer(recipe.optimizer, model.parameters(), recipe.lr)
     history = fit(
         model, opt, make_loss(recipe.loss), x, y, epochs=1, batch_size=recipe.batch_size, test=(xt, yt),
-        scheduler=make_scheduler(recipe.lr_schedule, opt, 1, -(-len(y) // recipe.batch_size)), log=None,
+        scheduler=make_scheduler(recipe.lr_schedule, opt, 1, -(-len(y) // recipe.batch_size), recipe.pct_start),
+        log=None,
     )  # fmt: skip
     assert history[-1].test_accuracy > 0.85
 
@@ -313,6 +314,6 @@ def test_train_cli_runs_the_cnn_recipe_with_augmentation(mnist_dir, tmp_path):
         "--augment", "--no-progress", "--save", str(tmp_path / "cnn.npz"), data=mnist_dir,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "adamw lr 0.003 (onecycle)" in result.stdout and "augmented" in result.stdout
+    assert "adamw lr 0.01 (onecycle)" in result.stdout and "augmented" in result.stdout
     ckpt = checkpoint.load(tmp_path / "cnn.npz")
     assert "bn2.running_var" in ckpt.state_dict and ckpt.metadata["augment"] is True

@@ -116,7 +116,10 @@ def test_fused_backward_equals_the_reference_gradient():
     rng = np.random.default_rng(0)
     cases = [
         (Conv2d(stride=(2, 1), padding=1, dilation=(1, 2)), [(2, 3, 7, 6), (4, 3, 3, 2), (4,)]),
+        (Conv2d(padding=(2, 1), dilation=(1, 2)), [(2, 3, 6, 7), (4, 3, 3, 2), (4,)]),
         (MaxPool2d(3, stride=2, padding=1), [(2, 2, 7, 7)]),
+        (MaxPool2d(2), [(2, 2, 5, 4)]),  # tiled, the last row in no window
+        (MaxPool2d(2), [(2, 2, 4, 6)]),  # tiled, every input in one window
         (AvgPool2d(2, stride=1), [(2, 2, 5, 4)]),
         (BatchNorm(), [(6, 3, 2, 2), (3,), (3,)]),
     ]

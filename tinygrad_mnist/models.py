@@ -123,7 +123,7 @@ class MnistCNN(nn.Module):
 
 
 def cnn(seed: int = 0) -> nn.Module:
-    """The convolutional network `MnistCNN`: over 99.2% test accuracy in a few epochs."""
+    """The convolutional network `MnistCNN`: over 99.2% test accuracy in the three epochs of its recipe."""
     return MnistCNN(seed)
 
 
@@ -140,6 +140,7 @@ class Recipe:
     train_size: int = 60_000  # the first N training images; the classic set-ups use 50,000
     log_every: int = 1  # evaluate and print every N epochs (full-batch runs have hundreds)
     lr_schedule: str = "constant"  # or "cosine": decay to 0 over the run; "onecycle": per batch, lr the peak
+    pct_start: float = 0.3  # "onecycle": the fraction of the run spent warming up to the peak lr
     augment: bool = False  # random small affine warps of the training images (data.augment)
     description: str = ""
 
@@ -214,11 +215,12 @@ MODELS: dict[str, NamedModel] = {
         cnn,
         Recipe(
             "cross_entropy",
-            lr=3e-3,
+            lr=1e-2,
             batch_size=128,
-            epochs=4,
+            epochs=3,
             optimizer="adamw",
             lr_schedule="onecycle",
+            pct_start=0.2,
             description="2 conv blocks (batch norm, max-pool) + 128 + 10, AdamW, one-cycle learning rate",
         ),
     ),

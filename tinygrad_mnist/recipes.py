@@ -72,10 +72,15 @@ def make_optimizer(name: str, params: Iterable[Tensor], lr: float, momentum: flo
 
 
 def make_scheduler(
-    name: str, optimizer: optim.Optimizer, epochs: int, steps_per_epoch: int | None = None
+    name: str,
+    optimizer: optim.Optimizer,
+    epochs: int,
+    steps_per_epoch: int | None = None,
+    pct_start: float = 0.3,
 ) -> optim.lr_scheduler.LRScheduler | None:
     """`constant` (no scheduler), `cosine` (annealed to 0 over `epochs`) or `onecycle` (warm up to
-    the optimiser's lr, then anneal, stepped every batch: needs `steps_per_epoch`), by name."""
+    the optimiser's lr over the first `pct_start` of the run, then anneal, stepped every batch:
+    needs `steps_per_epoch`), by name."""
     if name == "constant":
         return None
     if name == "cosine":
@@ -84,7 +89,9 @@ def make_scheduler(
         if steps_per_epoch is None:
             raise ValueError("make_scheduler: the onecycle schedule needs steps_per_epoch")
         peak = float(optimizer.param_groups[0]["lr"])
-        return optim.lr_scheduler.OneCycleLR(optimizer, peak, epochs=epochs, steps_per_epoch=steps_per_epoch)
+        return optim.lr_scheduler.OneCycleLR(
+            optimizer, peak, epochs=epochs, steps_per_epoch=steps_per_epoch, pct_start=pct_start
+        )
     raise ValueError(f"unknown learning-rate schedule {name!r}; choose one of {', '.join(LR_SCHEDULES)}")
 
 

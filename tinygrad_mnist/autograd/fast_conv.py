@@ -75,11 +75,14 @@ def col2im(
     return out.transpose(1, 0, 2, 3)
 
 
-def zeros_like_layout(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Zeros of x's (N, C, H, W) shape, channels first in memory when x is (what the ops hand on)."""
-    if x.swapaxes(0, 1).flags.c_contiguous and not x.flags.c_contiguous:
-        return np.zeros((x.shape[1], x.shape[0], *x.shape[2:]), dtype=dtype).swapaxes(0, 1)
-    return np.zeros(x.shape, dtype=dtype)
+def zeros_like_layout(x: np.ndarray, dtype: np.dtype, zeros: bool = True) -> np.ndarray:
+    """Zeros (or, with `zeros=False`, an uninitialised array to be overwritten) of x's (N, C, H, W)
+    shape, channels first in memory when x is (what the ops hand on, perhaps as a view cut out of a
+    larger channels-first buffer)."""
+    make = np.zeros if zeros else np.empty
+    if min(x.shape[:2]) > 1 and abs(x.strides[1]) > abs(x.strides[0]):
+        return make((x.shape[1], x.shape[0], *x.shape[2:]), dtype=dtype).swapaxes(0, 1)
+    return make(x.shape, dtype=dtype)
 
 
 def channels_first(x: np.ndarray) -> np.ndarray:
@@ -108,12 +111,15 @@ def max_pool_gradient(
     hits = [tap == out for tap in taps]
     if np.isnan(out).any():
         hits = [hit | (np.isnan(tap) & np.isnan(out)) for hit, tap in zip(hits, taps)]
-    count = hits[0].astype(g.dtype)
-    for hit in hits[1:]:
-        count += hit
-    share = g / count
-    dxp = zeros_like_layout(xp, g.dtype)
+    share = g
+    if sum(np.count_nonzero(hit) for hit in hits) != out.size:  # some window has tied maxima
+        count = hits[0].astype(g.dtype)
+        for hit in hits[1:]:
+            count += hit
+        share = g / count
     tiled = tuple(stride) == tuple(kernel) and tuple(dilation) == (1, 1)  # each input in one window
+    covered = tiled and all(o * k == s for o, k, s in zip(out.shape[2:], kernel, xp.shape[2:]))
+    dxp = zeros_like_layout(xp, g.dtype, zeros=not covered)  # windows tiling xp write every element
     for hit, window in zip(hits, windows):
         where = (slice(None), slice(None), *window)
         if tiled:

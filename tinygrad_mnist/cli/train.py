@@ -165,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
                 optimizer,
                 settings["epochs"],
                 -(-len(y_train) // settings["batch_size"]),
+                recipe.pct_start,
             ),
             augment=make_augment(settings["augment"], args.seed),
             log_every=recipe.log_every if args.epochs is None else 1,
