@@ -54,7 +54,7 @@ class Linear(Function):
             raise ValueError(
                 f"linear: bias has shape {b.shape}, expected ({w.shape[0]},) for weight {w.shape}"
             )
-        out, self.has_bias = x @ w.T, b is not None
+        out, self.has_bias = fast.matmul_2d(x, w.T) if x.ndim == 2 else x @ w.T, b is not None
         if b is not None:
             if out.dtype == b.dtype:
                 out += b  # `out` is fresh: no second array
