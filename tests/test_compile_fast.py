@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from test_compile import ACTIVATIONS, OPTIMIZERS, batches, mlp  # noqa: E402
+from hypothesis import settings
+from test_compile import OPTIMIZERS, Twins, batches, mlp, random_mlp_runs, step_random_mlp  # noqa: E402
 
 from tinygrad_mnist import Tensor, models, recipes
 from tinygrad_mnist.compile import blas, compile_step
@@ -25,24 +24,17 @@ def close(a, b, what):
     np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6, err_msg=what)
 
 
-class FastTwins:
-    """One model stepped eagerly, its twin through the fast mode."""
+class FastTwins(Twins):
+    """One model stepped eagerly, its twin through the fast mode: equal to rounding, not bit for bit."""
 
     def __init__(self, make_model, loss_fn, make_opt):
-        self.eager_model, self.model = make_model(), make_model()
-        self.eager_opt, self.opt = make_opt(self.eager_model.parameters()), make_opt(self.model.parameters())
-        self.loss_fn = loss_fn
-        self.step = compile_step(self.model, loss_fn, self.opt, strict=True, exact=False)
+        super().__init__(make_model, loss_fn, make_opt, exact=False)
 
     def both(self, x, y):
-        out = self.eager_model(Tensor(x))
-        loss = self.loss_fn(out, y)
-        self.eager_opt.zero_grad()
-        loss.backward()
-        self.eager_opt.step()
+        expected, expected_out = self.eager_step(x, y)
         got, got_out = self.step(x, y)
-        assert got == pytest.approx(float(loss.data), rel=1e-5, abs=1e-6)
-        close(got_out, out.data, "output")
+        assert got == pytest.approx(expected, rel=1e-5, abs=1e-6)
+        close(got_out, expected_out, "output")
 
     def assert_close(self):
         for (name, a), b in zip(self.eager_model.named_parameters(), self.model.parameters()):
@@ -50,20 +42,9 @@ class FastTwins:
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    sizes=st.lists(st.integers(1, 7), min_size=1, max_size=3),
-    activation=st.sampled_from(sorted(ACTIVATIONS)),
-    loss=st.sampled_from(sorted(recipes.LOSSES)),
-    optimizer=st.sampled_from(sorted(OPTIMIZERS)),
-    batch=st.integers(1, 5),
-    seed=st.integers(0, 2**16),
-)
+@random_mlp_runs
 def test_fast_mode_equals_eager_to_rounding(sizes, activation, loss, optimizer, batch, seed):
-    classes = 3
-    shape = [sizes[0] + 1, *sizes[1:], classes]
-    twins = FastTwins(lambda: mlp(shape, activation, seed), recipes.LOSSES[loss], OPTIMIZERS[optimizer])
-    for x, y in batches(np.random.default_rng(seed), 0, batch, shape[0], classes, 6):
-        twins.both(x, y)
+    twins = step_random_mlp(FastTwins, sizes, activation, loss, optimizer, batch, seed)
     assert twins.step.replays == 4
     twins.assert_close()
 
