@@ -433,3 +433,23 @@ def test_adamw_replays_exactly_with_its_decay_read_every_step():
     assert twins.step.replays == 7
     twins.assert_same()
     assert "AdamW's decoupled weight decay" in twins.step.source
+
+
+def test_saturated_sigmoids_replay_exactly_without_an_overflow_warning():
+    def make():  # weights large enough that pre-activations pass -88, where exp(-x) would overflow
+        model = mlp([6, 4, 3], "sigmoid")
+        for p in model.parameters():
+            p.data *= 400
+        return model
+
+    twins = Twins(make, recipes.squared_error, OPTIMIZERS["sgd"])
+    rng = np.random.default_rng(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow in exp would warn
+        for _ in range(4):
+            x = rng.random((2, 6), dtype=np.float32) * 4 - 2
+            twins.both(x, rng.integers(0, 3, 2))
+    assert twins.step.replays == 2
+    twins.assert_same()
+    hidden = twins.model[0](Tensor(x)).data
+    assert hidden.min() < -88  # the exponent's cap was reached

@@ -149,13 +149,16 @@ def test_fit_can_train_in_the_fast_mode():
 
 
 @pytest.mark.skipif(blas.library() is None, reason="numpy's OpenBLAS was not found here")
-def test_one_sample_uses_numpy_not_blas_while_blas_runs_several_threads(monkeypatch):
-    monkeypatch.setattr(update_rules.blas, "single_threaded", lambda lib: False)
+@pytest.mark.parametrize(("one_thread", "routine"), [(True, "sger"), (False, "sgemm")])
+def test_one_sample_updates_by_sger_on_one_thread_and_by_sgemm_on_several(one_thread, routine, monkeypatch):
+    monkeypatch.setattr(update_rules.blas, "single_threaded", lambda lib: one_thread)
     twins = FastTwins(lambda: models.build_model("sigmoid-24"), recipes.squared_error, OPTIMIZERS["sgd"])
     for x, y in batches(np.random.default_rng(7), 0, 1, 784, 10, 4):
         twins.both(x, y)
     twins.assert_close()
-    assert "BLAS" not in twins.step.source and "np.subtract(fc1_weight, dfc1_weight" in twins.step.source
+    update = next(iter(twins.step.programs.values())).namespace["fc1_weight_update"]
+    assert update.func is getattr(blas.library(), routine)  # OpenBLAS splits sger between threads
+    assert "fc1_weight_update()  # fc1_weight -= dx" in twins.step.source
 
 
 @pytest.mark.parametrize(

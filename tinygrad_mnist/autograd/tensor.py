@@ -132,7 +132,10 @@ class Tensor:
         else:
             seed = _seed(self, gradient, "backward()", create_graph)
         keep = create_graph if retain_graph is None else retain_graph
-        _backprop([self], [seed], keep, create_graph)  # positional: loss.backward() is every step's call
+        if create_graph:
+            _backprop([self], [seed], keep, True)
+        else:
+            _backprop_to_leaves(self, seed, keep)  # positional: loss.backward() is every step's call
 
     def _accumulate_grad(self, g: Any, handed_out: set[int]) -> None:
         if type(g) is Tensor or type(self.grad) is Tensor:  # create_graph: a Tensor that remembers how
@@ -319,70 +322,34 @@ def _seed(output: Tensor, gradient: Any, where: str, create_graph: bool) -> Any:
     return Tensor(seed, dtype=output.data.dtype) if create_graph and not isinstance(seed, Tensor) else seed
 
 
-def _backprop(
-    roots: Sequence[Tensor],
-    seeds: Sequence[Any],
-    retain_graph: bool,
-    create_graph: bool,
-    wanted: Sequence[Tensor] | None = None,
-    observer: Callable[[Tensor, Any, tuple[Any, ...]], None] | None = None,
-) -> dict[Tensor, Any]:
-    """Run the chain rule from `roots` (each seeded with its gradient).
+def _backprop_to_leaves(root: Tensor, seed: np.ndarray, retain_graph: bool) -> None:
+    """The chain rule from `root`, seeded with `seed`, into the `.grad` of the leaves: `loss.backward()`.
 
-    Without `wanted`, gradients land in the `.grad` of leaves (and of tensors that `retain_grad()`);
-    with it, the gradients of exactly those tensors are returned instead and no `.grad` is touched.
-    `observer(node, g, input_grads)`, if given, is called for every node in the order it is visited,
-    with the summed gradient `g` that reached it and what its VJP handed each input (`()` for a leaf),
-    before the graph is released: `tinygrad_mnist.viz.trace_backward` records a backward pass with it.
+    Newest node first: every consumer of a node was created after it, so by the time a node comes
+    off the heap all the gradient flowing into it has been summed (PyTorch orders its engine the same
+    way). Only nodes that receive a gradient are visited: no separate topological sort. `_backprop`
+    below is the same walk with the options `grad()`, `create_graph` and the tracer need.
     """
-    # Newest node first: every consumer of a node was created after it, so by the time a node comes
-    # off the heap all the gradient flowing into it has been summed (PyTorch orders its engine the same
-    # way). Only nodes that receive a gradient are visited: no separate topological sort.
-    if len(roots) == 1:  # loss.backward(): one root, set up without a loop
-        grads: dict[Tensor, Any] = {roots[0]: seeds[0]}
-        heap: list[tuple[int, Tensor]] = [(-roots[0]._id, roots[0])]
-    else:
-        grads, heap = {}, []
-    for root, seed in zip(roots, seeds) if len(roots) > 1 else ():
-        if root in grads:
-            grads[root] = grads[root] + seed
-        else:
-            grads[root] = seed
-            heappush(heap, (-root._id, root))
-    targets = None if wanted is None else set(wanted)
-    found: dict[Tensor, Any] = {}
+    grads: dict[Tensor, Any] = {root: seed}
+    heap: list[tuple[int, Tensor]] = [(-root._id, root)]
     handed_out: set[int] = set()  # memory already stored in some .grad: never share it between tensors
-    plain = targets is None and observer is None and not create_graph  # loss.backward(): fewer checks
     while heap:
         node = heappop(heap)[1]
         g = grads.pop(node)
         fn = node._ctx
-        if not plain:
-            if targets is not None and node in targets:
-                found[node] = g
-                if len(found) == len(targets):
-                    break
-            if observer is not None and fn is None:
-                observer(node, g, ())
-        if fn is None:  # a leaf
-            if plain and type(node.grad) is not Tensor:  # arrays only: the store, inline
-                node.grad = fast.accumulate(node.grad, g, node.data.dtype, handed_out)
-            elif targets is None:
+        if fn is None:  # a leaf: all its gradient has arrived
+            if type(node.grad) is Tensor:  # left by an earlier backward(create_graph=True)
                 node._accumulate_grad(g, handed_out)
+            else:
+                node.grad = fast.accumulate(node.grad, g, node.data.dtype, handed_out)
             continue
-        if not fn.inputs:  # the graph an earlier backward() released
-            raise RuntimeError(
-                f"backward(): the graph through '{fn.name}' was already released by an earlier "
-                "backward(). Pass retain_graph=True to the first backward() to back-propagate "
-                "through it twice."
-            )
-        if node._retain_grad and targets is None:
+        inputs, saved = fn.inputs, fn.saved
+        if not inputs:
+            raise _released(fn)
+        if node._retain_grad:
             node._accumulate_grad(g, handed_out)
-        saved = fn.saved
-        n = len(saved)
-        if create_graph:
-            input_grads = _vjp_graph(fn, g, node)
-        elif n == 1:  # spelled out: a call with *saved costs 3x more
+        n = len(saved)  # spelled out for one to three inputs: a call with *saved costs 3x more
+        if n == 1:
             input_grads = fn.backward(g, node.data, saved[0])
         elif n == 2:
             input_grads = fn.backward(g, node.data, saved[0], saved[1])
@@ -392,16 +359,95 @@ def _backprop(
             input_grads = fn.backward(g, node.data, *saved)
         if type(input_grads) is not tuple:
             input_grads = tuple(input_grads) if isinstance(input_grads, list) else (input_grads,)
+        for parent, parent_grad in zip(inputs, input_grads):
+            if parent_grad is None or not parent.requires_grad:  # constants get no gradient
+                continue
+            if parent_grad.shape != parent.data.shape:
+                raise _misshapen(fn, parent_grad, parent)
+            if parent in grads:  # reached along a second path: add (never in place)
+                grads[parent] = grads[parent] + parent_grad
+            else:
+                grads[parent] = parent_grad
+                heappush(heap, (-parent._id, parent))
+        if not retain_graph:
+            fn.inputs = fn.saved = ()
+
+
+def _released(fn: Function) -> RuntimeError:
+    return RuntimeError(
+        f"backward(): the graph through '{fn.name}' was already released by an earlier "
+        "backward(). Pass retain_graph=True to the first backward() to back-propagate "
+        "through it twice."
+    )
+
+
+def _misshapen(fn: Function, grad: Any, parent: Tensor) -> RuntimeError:
+    return RuntimeError(
+        f"backward of '{fn.name}' returned a gradient of shape {grad.shape} "
+        f"for an input of shape {parent.data.shape}: that op's VJP is wrong"
+    )
+
+
+def _backprop(
+    roots: Sequence[Tensor],
+    seeds: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    wanted: Sequence[Tensor] | None = None,
+    observer: Callable[[Tensor, Any, tuple[Any, ...]], None] | None = None,
+) -> dict[Tensor, Any]:
+    """`_backprop_to_leaves` from several roots (each seeded with its gradient), with options.
+
+    Without `wanted`, gradients land in the `.grad` of leaves (and of tensors that `retain_grad()`);
+    with it, the gradients of exactly those tensors are returned instead and no `.grad` is touched.
+    `create_graph` runs each VJP on Tensors, recorded (`_vjp_graph`), so the gradients can be
+    differentiated again. `observer(node, g, input_grads)`, if given, is called for every node in the
+    order it is visited, with the summed gradient `g` that reached it and what its VJP handed each
+    input (`()` for a leaf), before the graph is released: `tinygrad_mnist.viz.trace_backward` records
+    a backward pass with it.
+    """
+    grads: dict[Tensor, Any] = {}
+    heap: list[tuple[int, Tensor]] = []
+    for root, seed in zip(roots, seeds):
+        if root in grads:
+            grads[root] = grads[root] + seed
+        else:
+            grads[root] = seed
+            heappush(heap, (-root._id, root))
+    targets = None if wanted is None else set(wanted)
+    found: dict[Tensor, Any] = {}
+    handed_out: set[int] = set()
+    while heap:
+        node = heappop(heap)[1]
+        g = grads.pop(node)
+        fn = node._ctx
+        if targets is not None and node in targets:
+            found[node] = g
+            if len(found) == len(targets):
+                break
+        if fn is None:  # a leaf
+            if observer is not None:
+                observer(node, g, ())
+            if targets is None:
+                node._accumulate_grad(g, handed_out)
+            continue
+        if not fn.inputs:
+            raise _released(fn)
+        if node._retain_grad and targets is None:
+            node._accumulate_grad(g, handed_out)
+        if create_graph:
+            input_grads = _vjp_graph(fn, g, node)
+        else:
+            input_grads = fn.backward(g, node.data, *fn.saved)
+        if type(input_grads) is not tuple:
+            input_grads = tuple(input_grads) if isinstance(input_grads, list) else (input_grads,)
         if observer is not None:
             observer(node, g, input_grads)
         for parent, parent_grad in zip(fn.inputs, input_grads):
             if parent_grad is None or not parent.requires_grad:  # constants get no gradient
                 continue
             if parent_grad.shape != parent.data.shape:
-                raise RuntimeError(
-                    f"backward of '{fn.name}' returned a gradient of shape {parent_grad.shape} "
-                    f"for an input of shape {parent.data.shape}: that op's VJP is wrong"
-                )
+                raise _misshapen(fn, parent_grad, parent)
             if create_graph and type(parent_grad) is not Tensor:
                 parent_grad = Tensor._constant(np.asarray(parent_grad))
             if parent in grads:  # reached along a second path: add (never in place)

@@ -78,8 +78,7 @@ def _product_update(b: Builder, target: str, grad: str, alpha: float, beta: str)
     one_row = G.shape[0] == 1
     if not blas.usable(G, T) or x_dtype != np.float32 or (one_row and beta != "1"):
         return False
-    if one_row and not blas.single_threaded(lib):  # then the numpy lines, which use no threads
-        return False
+    outer = not one_row or blas.single_threaded(lib)  # `sger`, split between threads, only on one
     fixed = x in b.namespace  # a buffer of the program; else the batch (or a view of it) of each step
     if fixed and not blas.usable(b.value(x)):
         return False
@@ -93,8 +92,8 @@ def _product_update(b: Builder, target: str, grad: str, alpha: float, beta: str)
         how = f"{target} {sign}= {scaled}{g}.T @ {x}"
     else:
         how = f"{target} = {beta} * {target} {sign} {scaled}{g}.T @ {x}"
-    update = b.bind(blas.gemm_update(lib, T, G, b.value(x) if fixed else None, alpha), f"{target}_update",
-                    "BLAS updates (one call each)", how)  # fmt: skip
+    update = b.bind(blas.gemm_update(lib, T, G, b.value(x) if fixed else None, alpha, outer),
+                    f"{target}_update", "BLAS updates (one call each)", how)  # fmt: skip
     args = ([] if fixed else [x]) + ([] if one_row else [beta])
     b.line(f"{update}({', '.join(args)})  # {how}, one BLAS call")
     return True

@@ -236,10 +236,17 @@ def _gradient_out(b: Builder, node: Any, g: str, hint: str) -> str:
 @rule(ops.Sigmoid)
 class _Sigmoid:
     @staticmethod
-    def forward(b, fn, node, ins):  # 1 / (1 + exp(-x)), step by step in one buffer
+    def forward(b, fn, node, ins):  # 1 / (1 + exp(min(-x, limit))), step by step in one buffer
         out, one = _activation_out(b, fn, node, ins, "s"), b.scalar(1, node.data.dtype, "ONE")
-        b.line(f"np.negative({ins[0]}, out={out}); np.exp({out}, out={out})")
-        b.line(f"np.add({one}, {out}, out={out}); np.divide({one}, {out}, out={out})")
+        limit = ops.EXP_LIMIT.get(node.data.dtype)  # the engine's cap on the exponent
+        if limit is None:
+            raise CompileError(
+                f"sigmoid: no replay rule for dtype {node.data.dtype} (float32 and float64 only)"
+            )
+        cap = b.scalar(float(limit), node.data.dtype, "EXP_LIMIT")
+        b.line(f"np.negative({ins[0]}, out={out}); np.minimum({out}, {cap}, out={out})")
+        b.line(f"np.exp({out}, out={out}); np.add({one}, {out}, out={out})")
+        b.line(f"np.divide({one}, {out}, out={out})")
         return out
 
     @staticmethod

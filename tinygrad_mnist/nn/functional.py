@@ -7,6 +7,7 @@ against (N,) labels into an (N, N) "loss" that trains nothing, so here that is a
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -72,12 +73,33 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = np.float32) -> Tensor:
     labels = _class_labels(labels, "one_hot")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer) or num_classes <= 0:
         raise ValueError(f"one_hot: num_classes must be a positive int, got {num_classes!r}")
+    if labels.size and labels.dtype.kind == "i" and np.minimum.reduce(labels, axis=None) < 0:
+        raise _labels_out_of_range(labels, num_classes)
+    if num_classes <= _SMALL:  # the rows of an identity matrix: per-sample training does this every step
+        try:
+            return Tensor._constant(_identity(int(num_classes), np.dtype(dtype)).take(labels, axis=0))
+        except IndexError:  # a label >= num_classes
+            raise _labels_out_of_range(labels, num_classes) from None
     hits = labels[..., None] == np.arange(num_classes)
-    if hits.sum() != labels.size:  # a label outside [0, num_classes) hits no column
-        raise ValueError(
-            f"one_hot: labels must be in [0, {num_classes}), got values {labels.min()}..{labels.max()}"
-        )
-    return Tensor(hits.astype(dtype), dtype=dtype)
+    if hits.sum() != labels.size:  # a label >= num_classes hits no column
+        raise _labels_out_of_range(labels, num_classes)
+    return Tensor(hits, dtype=dtype)
+
+
+def _labels_out_of_range(labels: np.ndarray, num_classes: int) -> ValueError:
+    return ValueError(
+        f"one_hot: labels must be in [0, {num_classes}), got values {labels.min()}..{labels.max()}"
+    )
+
+
+_SMALL = 256  # classes up to which one_hot keeps an identity matrix (256 KB in float32) to copy rows from
+
+
+@functools.lru_cache(maxsize=8)
+def _identity(n: int, dtype: np.dtype) -> np.ndarray:
+    eye = Tensor(np.eye(n), dtype=dtype).data  # Tensor's dtype rules: numeric, or a clear error
+    eye.flags.writeable = False  # shared by every call: `take` copies out of it
+    return eye
 
 
 def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
