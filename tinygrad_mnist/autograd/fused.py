@@ -120,6 +120,7 @@ class CrossEntropy(Function):
     """
 
     formula, arg_names = "−Σ y · log softmax(z)", ("z", "y")
+    __slots__ = ("reduction", "labels", "rows", "probs", "log_probs", "scale")  # as Linear's
 
     def __init__(self, reduction: str = "mean"):
         if reduction not in _REDUCTIONS:
@@ -143,7 +144,7 @@ class CrossEntropy(Function):
                 raise ValueError(
                     f"cross_entropy: target shape {t.shape} must be ({n},) for logits {logits.shape}"
                 )
-            if t.min() < 0 or t.max() >= classes:
+            if np.minimum.reduce(t) < 0 or np.maximum.reduce(t) >= classes:  # t.min(): a Python call more
                 raise ValueError(
                     f"cross_entropy: class indices must be in [0, {classes}), got {t.min()}..{t.max()}"
                 )
@@ -231,6 +232,8 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
     if isinstance(target, Tensor) and target.requires_grad:
         raise ValueError("cross_entropy: no gradient flows into the target; pass target.detach()")
     target = target if isinstance(target, Tensor) else Tensor._constant(np.asarray(target))
+    if isinstance(logits, Tensor):  # what nn.CrossEntropyLoss and F.cross_entropy hand in: record it directly
+        return CrossEntropy(reduction)._record((logits, target), (logits.data, target.data))
     return CrossEntropy.apply(logits, target, reduction=reduction)
 
 
