@@ -46,7 +46,7 @@ test-slow: $(TEST_STAMP)
 	$(PY) -m pytest -m slow
 
 train: $(RUN_STAMP)
-	$(VENV)/bin/tinygrad-mnist train --model mlp --epochs 10
+	$(VENV)/bin/tinygrad-mnist train --model mlp
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check tinygrad_mnist tests examples benchmarks

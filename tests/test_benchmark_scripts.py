@@ -90,3 +90,17 @@ def test_example_seed_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv(SEED_ENV_VAR, "seven")
     with pytest.raises(ValueError, match="TINYGRAD_MNIST_SEED must be an integer, got 'seven'"):
         example_seed()
+
+
+def test_time_to_98_quick_times_the_command_line_in_each_setting(mnist_dir):
+    out = run_script(
+        "benchmarks/time_to_98.py", "--quick", "--rounds", "1", "--target", "50",
+        "--settings", "OPENBLAS_NUM_THREADS=1", "default", env={"TINYGRAD_MNIST_DATA": str(mnist_dir)},
+    )  # fmt: skip
+    rows = [r for r in table_rows(out) if r[0] != "setting"]
+    assert [r[0] for r in rows] == ["OPENBLAS_NUM_THREADS=1", "default"]
+    for row in rows:
+        first_line, wall = float(row[3].removesuffix(" s")), float(row[6].removesuffix(" s"))
+        epoch, at = row[4].split(", ")
+        assert 0 < first_line <= float(at.removesuffix(" s")) <= wall and epoch in ("1", "2")
+    assert "to 50%:" in out and "(1 of 1 runs)" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ def test_help_explains_the_commands():
         "--lr",
         "--batch-size",
         "--momentum",
+        "--nesterov",
         "--optimizer",
         "--seed",
         "--data-dir",
@@ -103,6 +105,28 @@ def test_momentum_with_adam_and_bad_test_batch_size_are_rejected(mnist_dir):
     assert_one_line_error(
         run_cli("train", "--test-batch-size", "0", data=mnist_dir), "--test-batch-size", code=2
     )
+
+
+def test_nesterov_needs_sgd_with_momentum(mnist_dir):
+    assert_one_line_error(
+        run_cli("train", "--optimizer", "adamw", "--nesterov", data=mnist_dir), "--nesterov applies to SGD"
+    )
+    assert_one_line_error(
+        run_cli("train", "--momentum", "0", data=mnist_dir), "Nesterov momentum needs a momentum above 0"
+    )
+
+
+def test_each_epoch_line_says_how_long_since_the_start(mnist_dir):
+    """When did the run reach 98%? Each line carries the wall time since the process started."""
+    result = run_cli(
+        "train", "--epochs", "2", "--train-size", "500", "--test-size", "100", "--no-progress", data=mnist_dir
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    header, *lines = result.stdout.splitlines()
+    assert "Nesterov momentum 0.95 to 0.85 and back (cycled)" in header and "sgd lr 0.4 (onecycle)" in header
+    since = [float(m.group(1)) for line in lines if (m := re.search(r"[( ](\d+\.\d) s since start\)$", line))]
+    assert len(since) == 3 and 0 < since[0] <= since[1] <= since[2] < 120  # two epochs, then the summary
+    assert lines[-1].startswith("test accuracy") and "s training, " in lines[-1]
 
 
 def test_eval_needs_only_the_test_files(mnist_dir, tmp_path):

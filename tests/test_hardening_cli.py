@@ -163,7 +163,7 @@ def test_quick_mode_reads_the_env_var_as_a_boolean(monkeypatch, value, quick):
 
 
 def test_ctrl_c_while_the_subcommands_load_exits_130_without_a_traceback(monkeypatch, capsys):
-    def interrupted():
+    def interrupted(*names):
         raise KeyboardInterrupt
         yield
 

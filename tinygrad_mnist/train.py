@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from tinygrad_mnist.atomic import atomic_write_text
 from tinygrad_mnist.data.loader import DataLoader
@@ -131,11 +130,15 @@ class History:
             raise ValueError(f"{path} is not a training history written by tinygrad_mnist: {err}") from None
 
 
-def _check_data(x: np.ndarray, y: np.ndarray, what: str) -> None:
-    if np.asarray(x).dtype.kind != "f":
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
+def _check_data(x: np.ndarray, y: np.ndarray, what: str, transform: Transform | None = None) -> None:
+    if transform is None and np.asarray(x).dtype.kind != "f":
         raise TypeError(
             f"{what}: inputs must be floats, got dtype {np.asarray(x).dtype}; scale 0..255 pixels first "
-            "(x.astype(np.float32) / 255), as a float model would otherwise see values 255x too large"
+            "(x.astype(np.float32) / 255, or pass transform=data.scale to scale each batch), as a float "
+            "model would otherwise see values 255x too large"
         )
     if len(x) != len(y):
         raise ValueError(f"{what}: {len(x)} inputs but {len(y)} labels (shapes {x.shape} and {y.shape})")
@@ -163,13 +166,15 @@ def evaluate(
     y: np.ndarray,
     loss_fn: LossFn | None = None,
     batch_size: int = 1000,
+    transform: Transform | None = None,
 ) -> tuple[float | None, float]:
-    """Mean loss per sample (None without `loss_fn`) and accuracy over (x, y), under no_grad."""
-    _check_data(x, y, "evaluate")
+    """Mean loss per sample (None without `loss_fn`) and accuracy over (x, y), under no_grad.
+    `transform` (e.g. `data.scale`) turns each batch of `x` into the model's inputs first."""
+    _check_data(x, y, "evaluate", transform)
     total_loss, correct = 0.0, 0
     with evaluating(model):
         for xb, yb in DataLoader(x, y, batch_size):
-            out = model(Tensor(xb))
+            out = model(Tensor(xb if transform is None else transform(xb)))
             if loss_fn is not None:
                 total_loss += float(loss_fn(out, yb).data) * len(yb)
             correct += int((out.data.argmax(axis=1) == yb).sum())
@@ -204,6 +209,7 @@ def fit(
     divergence_factor: float | None = DIVERGENCE_FACTOR,
     augment: Callable[[np.ndarray], np.ndarray] | None = None,
     compile: bool | str = True,
+    transform: Transform | None = None,
 ) -> History:
     """Train `model` for `epochs` passes over (x_train, y_train) and return the per-epoch `History`.
 
@@ -219,7 +225,10 @@ def fit(
     A NaN or infinite loss, or a batch loss over `divergence_factor` times the first one (None: no such
     check), raises `TrainingDiverged` naming the epoch, batch and learning rate; nothing is saved then,
     so `checkpoint` keeps what it held and `best_checkpoint` the best epoch before the explosion.
-    Integer inputs are refused (scale 0..255 pixels to floats first), as PyTorch's layers refuse them.
+    Integer inputs are refused (scale 0..255 pixels to floats first), as PyTorch's layers refuse them,
+    unless a `transform` (e.g. `data.scale`) turns each batch, training and test, into floats first
+    (before `augment`): then the images can stay uint8, a quarter of the memory, with no pass over all of
+    them at the start, and the numbers are the same as scaling them all first.
     With `compile` (the default) each batch shape's step is captured once and replayed as generated
     numpy (`tinygrad_mnist.compile`, the same numbers); a step it cannot replay runs eagerly.
     `compile="fast"` replays in the fast mode (`exact=False`: equal to the eager numbers up to float32
@@ -227,7 +236,7 @@ def fit(
     """
     if compile not in (True, False, "fast"):
         raise ValueError(f"fit: compile must be True, False or 'fast', got {compile!r}")
-    _check_data(x_train, y_train, "fit")
+    _check_data(x_train, y_train, "fit", transform)
     if epochs < 1 or log_every < 1:
         raise ValueError(f"epochs and log_every must be at least 1, got {epochs} and {log_every}")
     loader = DataLoader(x_train, y_train, batch_size, shuffle=shuffle, seed=seed)
@@ -243,7 +252,17 @@ def fit(
         start = time.perf_counter()
         per_batch = scheduler if getattr(scheduler, "per_batch", False) else None
         train_loss, train_accuracy = _train_epoch(
-            model, optimizer, loss_fn, loader, f"{epoch}/{epochs}", show_bar, guard, per_batch, augment, step
+            model,
+            optimizer,
+            loss_fn,
+            loader,
+            f"{epoch}/{epochs}",
+            show_bar,
+            guard,
+            per_batch,
+            augment,
+            step,
+            transform,
         )
         seconds = time.perf_counter() - start
         if scheduler is not None and per_batch is None:
@@ -251,7 +270,7 @@ def fit(
         report = epoch % log_every == 0 or epoch == epochs
         test_loss, test_accuracy = None, None
         if test is not None and report:
-            test_loss, test_accuracy = evaluate(model, *test, loss_fn, eval_batch_size)
+            test_loss, test_accuracy = evaluate(model, *test, loss_fn, eval_batch_size, transform)
             guard.check(test_loss, f"on the test set after epoch {epoch}", optimizer)
         result = EpochResult(epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds)
         history.epochs.append(result)
@@ -278,16 +297,18 @@ def _train_epoch(
     scheduler: Any = None,
     augment: Callable[[np.ndarray], np.ndarray] | None = None,
     compiled: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]] | None = None,
+    transform: Transform | None = None,
 ) -> tuple[float, float]:
     """One pass over `loader`, the textbook step per batch; returns mean loss and accuracy of the pass.
     A `compiled` step does the same five things in one call (so its loss is checked after the update)."""
     if hasattr(model, "train"):
         model.train()
     total_loss, correct, seen = 0.0, 0, 0
-    bar = tqdm(loader, desc=f"epoch {epoch}", disable=not show_bar, leave=False, unit="batch")
+    bar = _progress_bar(loader, f"epoch {epoch}") if show_bar else None
     # numpy's overflow warnings would only repeat, less clearly, what the finite-loss check reports
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for step, (xb, yb) in enumerate(bar, start=1):
+        for step, (xb, yb) in enumerate(loader if bar is None else bar, start=1):
+            xb = xb if transform is None else transform(xb)
             xb = xb if augment is None else augment(xb)
             where = f"at epoch {epoch.split('/')[0]}, batch {step}/{len(loader)}"
             if compiled is not None:
@@ -306,10 +327,17 @@ def _train_epoch(
             total_loss += value * len(yb)
             correct += int((outputs.argmax(axis=1) == yb).sum())
             seen += len(yb)
-            if show_bar and step % 20 == 0:
+            if bar is not None and step % 20 == 0:
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}", refresh=False)
-    bar.close()
+    if bar is not None:
+        bar.close()
     return total_loss / seen, correct / seen
+
+
+def _progress_bar(loader: DataLoader, desc: str) -> Any:
+    from tqdm.auto import tqdm  # only on a terminal: importing it costs 0.03 s of every run's start
+
+    return tqdm(loader, desc=desc, leave=False, unit="batch")
 
 
 def _save(

@@ -28,8 +28,9 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
-def _available_modules():
-    for name, module in SUBCOMMANDS.items():
+def _available_modules(names: Sequence[str] = tuple(SUBCOMMANDS)):
+    for name in names:
+        module = SUBCOMMANDS[name]
         try:
             yield name, importlib.import_module(f"tinygrad_mnist.cli.{module}")
         except ModuleNotFoundError as err:
@@ -45,14 +46,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _named_command(argv: Sequence[str] | None) -> list[str]:
+    """The subcommand `argv` names ([] when none, or an unknown one): only its module need be imported
+    to parse it (`train` then starts without loading the graph pictures or the web server)."""
+    words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
+    return words[:1] if words and words[0] in SUBCOMMANDS else []
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given the `argv` to parse, only the subcommand it names (if any)."""
     parser = _Parser(
         prog="tinygrad-mnist",
         description="Train, evaluate and look inside MNIST networks built on a small numpy autograd engine.",
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for _, module in _available_modules():
+    for _, module in _available_modules(_named_command(argv) or tuple(SUBCOMMANDS)):
         module.add_parser(subparsers)
     for subparser in subparsers.choices.values():  # every subcommand does numpy math
         subparser.add_argument(
@@ -75,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; returns the exit code (2: bad arguments, 1: an error, 130: Ctrl-C)."""
     args = None
     try:
-        parser = build_parser()
+        parser = build_parser(argv)
         try:
             args = parser.parse_args(argv)
         except SystemExit as stop:  # --help, or a bad argument already printed as one line

@@ -9,17 +9,16 @@ whose checksum matches is renamed into place. Uses `urllib` only, so there is no
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from tinygrad_mnist.atomic import atomic_write
+
+if TYPE_CHECKING:
+    import http.client
 
 __all__ = [
     "DEFAULT_MIRRORS",
@@ -89,6 +88,10 @@ def _fetch(
 
     `deadline` is a `time.monotonic()` instant: reads return after each network packet (`read1`),
     so a server trickling a byte a second is cut off there, not after `timeout` per read forever."""
+    import urllib.request  # here, not at the top: loading files already on disk needs no network code
+
+    from tqdm import tqdm
+
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     with urllib.request.urlopen(request, timeout=min(timeout, _left(deadline))) as response:
         length_header = response.headers.get("Content-Length")
@@ -164,6 +167,9 @@ def download_file(
     is left untouched on failure). `progress`: True/False forces the tqdm bar on/off; None shows it only
     on a terminal. Raises `DownloadError` listing every URL and why it failed.
     """
+    import http.client
+    import urllib.error
+
     dest = Path(dest)
     if isinstance(urls, str):
         raise TypeError("urls must be a sequence of URLs, not a single string")
