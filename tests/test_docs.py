@@ -235,8 +235,9 @@ def test_readme_command_line_block_runs_as_written(mnist_dir, tmp_path):
     (tmp_path / "tinygrad_mnist").symlink_to(ROOT / "tinygrad_mnist", target_is_directory=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TINYGRAD_MNIST_DATA": str(mnist_dir), "MPLBACKEND": "Agg"}
     commands = readme_command_block()
-    assert [c.split()[1] for c in commands] == ["train", "eval", "graph", "predict", "plot"]
-    for command in commands:
+    names = [c.split()[1] for c in commands]
+    assert names == ["train", "eval", "graph", "predict", "plot", "predict", "serve"]
+    for command in commands[:-1]:  # serve runs until stopped: tests/test_serve_*.py start it themselves
         args = command.split("#")[0].split()
         assert args[0] == "tinygrad-mnist"
         result = subprocess.run(

@@ -44,10 +44,11 @@ def _times(b: Builder, g: str, scale: float) -> str:
     return f"{g} * {scale!r}" if scaled is None else scaled
 
 
-def _matmul(b: Builder) -> str:
-    """The matrix product's function: the engine's `np.matmul`, or in the fast mode `np.dot`, the same
-    BLAS product with less of numpy's overhead on small matrices (1.2 against 3.1 µs for 24x10)."""
-    return "np.matmul" if b.exact else "np.dot"
+def _matmul(b: Builder, out: np.ndarray) -> str:
+    """The matrix product's function: the engine's `np.matmul`, or in the fast mode `np.dot` for a
+    small product, the same BLAS product with less of numpy's overhead (1.2 against 3.1 µs for
+    24x10); `np.dot` zeroes its output first, which a big one (over 4,096 numbers) pays for."""
+    return "np.dot" if not b.exact and out.size <= 4096 else "np.matmul"
 
 
 # ---------------------------------------------------------------------- fused ops
@@ -60,7 +61,7 @@ class _Linear:
             raise CompileError(f"linear: only 2-D (batch, features) inputs replay, got {fn.inputs[0].shape}")
         out = b.buffer(node.data)
         w_t = b.view(w, "{}.T", w + "_T")
-        b.line(f"{_matmul(b)}({x}, {w_t}, out={out})")
+        b.line(f"{_matmul(b, node.data)}({x}, {w_t}, out={out})")
         if bias:
             b.line(f"np.add({out}, {bias[0]}, out={out})")
         return out
@@ -72,7 +73,7 @@ class _Linear:
         gx = gw = gb = None
         if needs[0]:
             gx = b.buffer(fn.inputs[0].data, "dx")
-            b.line(f"{_matmul(b)}({g}, {w}, out={gx})")
+            b.line(f"{_matmul(b, fn.inputs[0].data)}({g}, {w}, out={gx})")
             b.scratch.add(gx)  # made for one node: its consumer's backward may overwrite it
         if needs[1]:
             gw = b.buffer(fn.inputs[1].data, "d" + w)
@@ -80,7 +81,7 @@ class _Linear:
             if node.data.shape[0] == 1 and b.exact:  # fast.matmul_2d: one sample's gradient is an outer
                 line = f"np.multiply({g_t}, {x}, out={gw})"  # product (np.dot below: the same numbers)
             else:
-                line = f"{_matmul(b)}({g_t}, {x}, out={gw})"
+                line = f"{_matmul(b, fn.inputs[1].data)}({g_t}, {x}, out={gw})"
             if b.exact:
                 b.line(line)
             else:  # the update may add g.T @ x into the weight in one BLAS call: then gw is never written
