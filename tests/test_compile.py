@@ -453,3 +453,52 @@ def test_saturated_sigmoids_replay_exactly_without_an_overflow_warning():
     twins.assert_same()
     hidden = twins.model[0](Tensor(x)).data
     assert hidden.min() < -88  # the exponent's cap was reached
+
+
+class Counting(nn.Module):
+    """A model whose forward sets a plain attribute every step (which registers nothing)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3, rng=0)
+
+    def forward(self, x):
+        self.calls = getattr(self, "calls", 0) + 1
+        return self.fc(x)
+
+
+def test_module_registries_are_guarded_by_their_version_and_plain_attributes_do_not_recapture():
+    twins = Twins(Counting, recipes.cross_entropy, OPTIMIZERS["sgd"])
+    rng = np.random.default_rng(9)
+    for x, y in batches(rng, 0, 2, 4, 3, 5):
+        twins.both(x, y)
+    assert twins.step.captures == 2 and twins.step.replays == 3  # `self.calls = ...` changed nothing
+    guard = next(iter(twins.step.programs.values())).guard_source
+    assert guard.count(".version ==") == 4 and ".get(" not in guard  # two modules, two registries each
+    for model in (twins.eager_model, twins.model):  # past __setattr__, straight into the registry
+        model.fc._parameters["bias"] = nn.Parameter(np.ones(3, dtype=np.float32))
+    for x, y in batches(rng, 0, 2, 4, 3, 3):
+        twins.both(x, y)
+    twins.assert_same()
+    assert twins.step.captures == 4  # the stale program was noticed and the step captured again
+
+
+def test_a_registry_stamps_only_real_changes_with_a_fresh_version():
+    from copy import deepcopy
+
+    from tinygrad_mnist.nn.module import Registry
+
+    registry = Registry(a=1)
+    first = registry.version
+    registry.pop("missing", None)
+    registry.setdefault("a", 2)
+    assert registry.version == first and registry == {"a": 1}
+    versions = [first]
+    for change in (lambda r: r.__setitem__("b", 2), lambda r: r.pop("b"), lambda r: r.update(c=3),
+                   lambda r: r.setdefault("d", 4), lambda r: r.__delitem__("c"), Registry.popitem,
+                   Registry.clear):  # fmt: skip
+        change(registry)
+        assert registry.version > versions[-1]
+        versions.append(registry.version)
+    copy = deepcopy(Registry(x=1))
+    assert copy == {"x": 1} and Registry().version != copy.version

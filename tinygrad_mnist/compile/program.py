@@ -289,8 +289,10 @@ class Recorder:
         return Program(f"{b.describe_setup()}\n{code}", guard_code, run, b.namespace)
 
     def _module_guards(self) -> list[str]:
-        """Every module's registered layers and parameters are the ones captured (by identity): a layer
-        or Parameter swapped in the model, even one the optimiser does not know, makes the step stale."""
+        """Every module's registered layers and parameters are the ones captured: a layer or Parameter
+        swapped in the model, even one the optimiser does not know, makes the step stale. A registry
+        that stamps each change with a new `version` (`nn.Module`'s do: `nn.module.Registry`) is
+        checked with one comparison; any other mapping entry by entry (by identity)."""
         if not hasattr(self.model, "named_modules"):
             return []
         guards = []
@@ -299,6 +301,9 @@ class Recorder:
             self.b.namespace[name] = module
             for kind in ("_modules", "_parameters"):
                 entries = getattr(module, kind)
+                if type(getattr(entries, "version", None)) is int:
+                    guards.append(f"{name}.{kind}.version == {entries.version}")
+                    continue
                 guards.append(f"len({name}.{kind}) == {len(entries)}" if entries else f"not {name}.{kind}")
                 for key, value in entries.items():
                     self.b.namespace[f"{name}_{kind}_{key}"] = value

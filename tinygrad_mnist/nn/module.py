@@ -19,6 +19,7 @@ statistics: they are in `state_dict()` beside the parameters, but not in `parame
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -60,6 +61,56 @@ def _indent(text: str) -> str:
     return text.replace("\n", "\n  ")
 
 
+_changes = itertools.count(1)  # one clock for every registry: a version is never reused
+
+
+class Registry(dict):
+    """A module's `_parameters` / `_modules`: a dict that stamps every change with a new `version`
+    (from one clock for all registries), so a compiled step checks one number per registry instead of
+    every entry (`tinygrad_mnist.compile`), and a registry swapped in whole has a version of its own."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.version = next(_changes)
+
+    def _changed(self) -> None:
+        self.version = next(_changes)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._changed()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self._changed()
+        super().__delitem__(key)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        if key in self:  # popping what is not there changes nothing (plain attributes do it)
+            self._changed()
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[Any, Any]:
+        self._changed()
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._changed()
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._changed()
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        if key not in self:
+            self._changed()
+        return super().setdefault(key, default)
+
+    def __ior__(self, other: Any) -> Registry:
+        self.update(other)
+        return self
+
+
 class Module:
     """Base class for layers and models: subclass it, assign layers in `__init__`, define `forward`.
 
@@ -70,8 +121,8 @@ class Module:
     training: bool
 
     def __init__(self) -> None:
-        object.__setattr__(self, "_parameters", {})
-        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_parameters", Registry())
+        object.__setattr__(self, "_modules", Registry())
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "training", True)
 
