@@ -81,6 +81,16 @@ def batches(rng, n, batch, features, classes, steps):
         yield rng.random((batch, features), dtype=np.float32), rng.integers(0, classes, batch)
 
 
+def step_with_halving_lr(twins, rng, rounds, batch, features):
+    """`rounds` times: 3 batches through both twins, then both optimisers' lr halved (StepLR)."""
+    schedulers = [lr_scheduler.StepLR(o, step_size=1, gamma=0.5) for o in (twins.eager_opt, twins.opt)]
+    for _ in range(rounds):
+        for x, y in batches(rng, 0, batch, features, 3, 3):
+            twins.both(x, y)
+        for s in schedulers:
+            s.step()
+
+
 #: a random MLP (hidden sizes, activation), loss, optimiser, batch size and seed, for property tests
 random_mlp_runs = given(
     sizes=st.lists(st.integers(1, 7), min_size=1, max_size=3),
@@ -146,13 +156,7 @@ def test_a_shorter_last_batch_captures_its_own_program():
 
 def test_the_learning_rate_is_read_every_step():
     twins = Twins(lambda: mlp([4, 5, 3], "sigmoid"), recipes.squared_error, OPTIMIZERS["nesterov"])
-    schedulers = [lr_scheduler.StepLR(o, step_size=1, gamma=0.5) for o in (twins.eager_opt, twins.opt)]
-    rng = np.random.default_rng(4)
-    for _ in range(5):
-        for x, y in batches(rng, 0, 2, 4, 3, 3):
-            twins.both(x, y)
-        for s in schedulers:
-            s.step()
+    step_with_halving_lr(twins, np.random.default_rng(4), rounds=5, batch=2, features=4)
     assert twins.step.replays == 13
     twins.assert_same()
 
@@ -423,13 +427,7 @@ def test_a_batch_size_that_keeps_changing_keeps_a_bounded_number_of_programs():
 
 def test_adamw_replays_exactly_with_its_decay_read_every_step():
     twins = Twins(lambda: mlp([6, 5, 3], "relu"), recipes.cross_entropy, OPTIMIZERS["adamw"])
-    schedulers = [lr_scheduler.StepLR(o, step_size=1, gamma=0.5) for o in (twins.eager_opt, twins.opt)]
-    rng = np.random.default_rng(9)
-    for _ in range(3):
-        for x, y in batches(rng, 0, 4, 6, 3, 3):
-            twins.both(x, y)
-        for s in schedulers:
-            s.step()
+    step_with_halving_lr(twins, np.random.default_rng(9), rounds=3, batch=4, features=6)
     assert twins.step.replays == 7
     twins.assert_same()
     assert "AdamW's decoupled weight decay" in twins.step.source

@@ -11,12 +11,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import settings
-from test_compile import OPTIMIZERS, Twins, batches, mlp, random_mlp_runs, step_random_mlp  # noqa: E402
+from test_compile import (  # noqa: E402
+    OPTIMIZERS,
+    Twins,
+    batches,
+    mlp,
+    random_mlp_runs,
+    step_random_mlp,
+    step_with_halving_lr,
+)
 
 from tinygrad_mnist import Tensor, models, recipes
 from tinygrad_mnist.compile import blas, compile_step
 from tinygrad_mnist.compile import optimizers as update_rules
-from tinygrad_mnist.optim import lr_scheduler
 from tinygrad_mnist.train import fit
 
 
@@ -77,13 +84,7 @@ def test_registry_models_in_fast_mode(name, with_blas, monkeypatch):
 
 def test_plain_sgd_folds_the_learning_rate_and_reads_it_every_step():
     twins = FastTwins(lambda: mlp([4, 5, 3], "sigmoid"), recipes.squared_error, OPTIMIZERS["sgd"])
-    schedulers = [lr_scheduler.StepLR(o, step_size=1, gamma=0.5) for o in (twins.eager_opt, twins.opt)]
-    rng = np.random.default_rng(4)
-    for _ in range(5):
-        for x, y in batches(rng, 0, 2, 4, 3, 3):
-            twins.both(x, y)
-        for s in schedulers:
-            s.step()
+    step_with_halving_lr(twins, np.random.default_rng(4), rounds=5, batch=2, features=4)
     assert twins.step.replays == 13
     twins.assert_close()
     assert "float(group0['lr'])" in twins.step.source and "lr_times" in twins.step.source

@@ -54,7 +54,7 @@ _KIND_TO_CODE: dict[tuple[str, int], int] = {
     (dt.kind, dt.itemsize): code for code, dt in _CODE_TO_DTYPE.items()
 }
 
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"  # how a gzip file starts: compression is recognised by content
 _CHUNK = 1 << 22  # 4 MiB per read: memory stays bounded by the real content, whatever the header claims
 MAX_BYTES = 1 << 30  # default cap on an IDX file's data: 20x MNIST's largest file, far below a bomb
 _EXTRA_COUNTED = 1 << 26  # trailing data is counted up to 64 MiB past the end, then reported as "more than"
@@ -88,7 +88,7 @@ def _read_upto(f: IO[bytes], n: int) -> bytes:
 def _open_maybe_gzip(path: Path) -> Iterator[tuple[IO[bytes], int | None]]:
     """The file's content stream, and its size when it is not compressed (None for gzip)."""
     with open(path, "rb") as raw:
-        compressed = raw.read(2) == _GZIP_MAGIC
+        compressed = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
         if compressed:
             with gzip.GzipFile(fileobj=raw, mode="rb") as gz:

@@ -31,6 +31,7 @@ from tinygrad_mnist.data.download import (
     resolve_mirrors,
 )
 from tinygrad_mnist.data.idx import (
+    GZIP_MAGIC,
     IDXError,
     check_same_count,
     idx_header,
@@ -292,7 +293,7 @@ def _decoded_copy(path: Path, file: MNISTFile) -> Path | None:
     (so another .gz, even a damaged one, never finds it); None for a raw file."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        if f.read(2) != b"\x1f\x8b":  # gzip's magic number (idx.py recognises compression the same way)
+        if f.read(2) != GZIP_MAGIC:  # a raw file: nothing to keep
             return None
         f.seek(0)
         while chunk := f.read(1 << 22):
