@@ -78,7 +78,7 @@ def _product_update(b: Builder, target: str, grad: str, alpha: float, beta: str)
     one_row = G.shape[0] == 1
     if not blas.usable(G, T) or x_dtype != np.float32 or (one_row and beta != "1"):
         return False
-    outer = not one_row or blas.single_threaded(lib)  # `sger`, split between threads, only on one
+    outer = not one_row or blas.single_threaded(lib)  # sger on one thread only: OpenBLAS splits it
     fixed = x in b.namespace  # a buffer of the program; else the batch (or a view of it) of each step
     if fixed and not blas.usable(b.value(x)):
         return False
