@@ -30,6 +30,7 @@ OPTIMIZERS = {
     "sgd": lambda ps: SGD(ps, lr=0.1),
     "momentum": lambda ps: SGD(ps, lr=0.05, momentum=0.9),
     "nesterov": lambda ps: SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "nesterov-plain": lambda ps: SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
     "dampened": lambda ps: SGD(ps, lr=0.05, momentum=0.5, dampening=0.3),
     "decay": lambda ps: SGD(ps, lr=0.1, weight_decay=0.05),
     "adam": lambda ps: Adam(ps, lr=0.01),

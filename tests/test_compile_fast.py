@@ -24,6 +24,7 @@ from test_compile import (  # noqa: E402
 from tinygrad_mnist import Tensor, models, recipes
 from tinygrad_mnist.compile import blas, compile_step
 from tinygrad_mnist.compile import optimizers as update_rules
+from tinygrad_mnist.optim import SGD, lr_scheduler
 from tinygrad_mnist.train import fit
 
 
@@ -69,7 +70,7 @@ def test_registry_models_in_fast_mode(name, with_blas, monkeypatch):
     twins = FastTwins(
         lambda: models.build_model(name),
         recipes.make_loss(recipe.loss),
-        lambda ps: recipes.make_optimizer(recipe.optimizer, ps, recipe.lr, recipe.momentum),
+        lambda ps: recipes.make_optimizer(recipe.optimizer, ps, recipe.lr, recipe.momentum, recipe.nesterov),
     )
     batch = min(recipe.batch_size, 16)
     for x, y in batches(np.random.default_rng(1), 0, batch, 784, 10, 6):
@@ -188,3 +189,30 @@ def test_fit_refuses_an_unknown_compile_mode():
     x, y = np.zeros((4, 784), np.float32), np.zeros(4, np.int64)
     with pytest.raises(ValueError, match="compile must be True, False or 'fast', got 'quick'"):
         fit(model, opt, recipes.squared_error, x, y, log=None, progress=False, compile="quick")
+
+
+@pytest.mark.parametrize("batch", [16, 128])
+def test_nesterov_adds_each_weight_product_once_and_never_stores_it(batch):
+    """SGD with Nesterov momentum in the fast mode: for each big weight one axpy with the old buffer,
+    one sgemm into the buffer, one axpy with the new, no weight gradient written; under a one-cycle
+    schedule, which moves both the learning rate and the momentum every step."""
+    if blas.library() is None:
+        pytest.skip("numpy's OpenBLAS was not found here")
+    twins = FastTwins(
+        lambda: models.build_model("mlp-128"),
+        recipes.make_loss("cross_entropy"),
+        lambda ps: SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+    )
+    schedules = [lr_scheduler.OneCycleLR(o, max_lr=0.2, total_steps=12) for o in (twins.eager_opt, twins.opt)]
+    for x, y in batches(np.random.default_rng(3), 0, batch, 784, 10, 10):
+        twins.both(x, y)
+        for schedule in schedules:
+            schedule.step()
+    twins.assert_close()
+    assert twins.step.replays == 8 and len(twins.step.programs) == 1  # momentum changes did not recapture
+    source = twins.step.source
+    body = source.split("def step")[1]
+    assert "fc1_weight_momentum_update(x, momentum)" in body
+    assert body.count("fc1_weight_axpy(") == 2 and "dfc1_weight" not in source  # no gradient buffer
+    # fc2 (10x128) is too small for BLAS calls to repay: its gradient is written once, read twice
+    assert body.count("dfc2_weight") == 3 and "fc2_weight_momentum_update" not in source

@@ -66,22 +66,37 @@ def _is_zero(setting: str, zero: bool) -> str:
     return f"not {setting}" if zero else f"{setting} != 0"
 
 
-def _product_update(b: Builder, target: str, grad: str, alpha: float, beta: str) -> bool:
-    """Fast mode: `target = alpha * g.T @ x + beta * target` as one BLAS call, when `grad` is a weight
-    gradient `g.T @ x` not yet computed (`Builder.products`) and BLAS can read every array; returns
-    whether it was written (then `grad` itself is never computed)."""
+def _can_product_update(b: Builder, target: str, grad: str, beta: str) -> bool:
+    """Whether `_product_update` can write `target = g.T @ x + beta * target` as one BLAS call."""
     lib = None if b.exact or grad not in b.products else blas.library()
     if lib is None:
         return False
     g, x, x_dtype = b.products[grad]
     G, T = b.value(g), b.value(target)
-    one_row = G.shape[0] == 1
-    if not blas.usable(G, T) or x_dtype != np.float32 or (one_row and beta != "1"):
+    if not blas.usable(G, T) or x_dtype != np.float32 or (G.shape[0] == 1 and beta != "1"):
         return False
+    return x not in b.namespace or blas.usable(b.value(x))
+
+
+def _can_axpy(b: Builder, target: str, buf: str) -> bool:
+    """Whether `_axpy_update` can write `target += alpha * buf` as one BLAS pass (big enough to repay)."""
+    lib = None if b.exact else blas.library()
+    T, B = b.value(target), b.value(buf)
+    return lib is not None and T.size >= 4096 and T.shape == B.shape and blas.usable(T, B)
+
+
+def _product_update(b: Builder, target: str, grad: str, alpha: float, beta: str) -> bool:
+    """Fast mode: `target = alpha * g.T @ x + beta * target` as one BLAS call, when `grad` is a weight
+    gradient `g.T @ x` not yet computed (`Builder.products`) and BLAS can read every array; returns
+    whether it was written (then `grad` itself is never computed)."""
+    if not _can_product_update(b, target, grad, beta):
+        return False
+    lib = blas.library()
+    g, x, _ = b.products[grad]
+    G, T = b.value(g), b.value(target)
+    one_row = G.shape[0] == 1
     outer = not one_row or blas.single_threaded(lib)  # sger on one thread only: OpenBLAS splits it
     fixed = x in b.namespace  # a buffer of the program; else the batch (or a view of it) of each step
-    if fixed and not blas.usable(b.value(x)):
-        return False
     if one_row and not fixed:  # a copy into a buffer (0.5 µs) is cheaper than reading a new address
         row = b.buffer(np.empty((1, T.shape[1]), np.float32), "row")
         b.line(f"np.copyto({row}, {x})")
@@ -101,11 +116,9 @@ def _product_update(b: Builder, target: str, grad: str, alpha: float, beta: str)
 
 def _axpy_update(b: Builder, target: str, buf: str, alpha: str) -> bool:
     """Fast mode: `target += alpha * buf` in one BLAS pass, for arrays big enough to repay the call."""
-    lib = None if b.exact else blas.library()
-    T, B = b.value(target), b.value(buf)
-    if lib is None or T.size < 4096 or T.shape != B.shape or not blas.usable(T, B):
+    if not _can_axpy(b, target, buf):
         return False
-    update = b.bind(blas.axpy_update(lib, T, B), f"{target}_axpy", "BLAS updates (one call each)",
+    update = b.bind(blas.axpy_update(blas.library(), b.value(target), b.value(buf)), f"{target}_axpy", "BLAS updates (one call each)",
                     f"{target} += {alpha} * {buf}")  # fmt: skip
     b.line(f"{update}({alpha})  # {target} += {alpha} * {buf}, one BLAS call")
     return True
@@ -145,7 +158,9 @@ def _sgd(b: Builder, opt: SGD, group: dict[str, Any], gname: str, grads, params)
             buf = b.bind(buf_array, p + "_momentum", "optimizer state (updated in place)")
             state = b.bind(opt.state[p_tensor], p + "_state", "optimizer state (updated in place)")
             guards.append(f"{state}.get('momentum_buffer') is {buf}")
-            if dampening == 0 and _product_update(b, buf, d_p, 1.0, "momentum"):
+            if nesterov and dampening == 0 and _nesterov_in_place(b, p, buf, d_p):
+                continue
+            if not nesterov and dampening == 0 and _product_update(b, buf, d_p, 1.0, "momentum"):
                 pass  # buf = momentum * buf + g.T @ x, one BLAS call
             elif dampening == 0:
                 b.line(f"np.multiply({buf}, momentum, out={buf})")
@@ -161,6 +176,26 @@ def _sgd(b: Builder, opt: SGD, group: dict[str, Any], gname: str, grads, params)
         if not _axpy_update(b, p, d_p, "-lr"):
             b.line(f"np.multiply(lr, {d_p}, out={step}); np.subtract({p}, {step}, out={p})")
     return guards
+
+
+def _nesterov_in_place(b: Builder, p: str, buf: str, grad: str) -> bool:
+    """Fast mode, Nesterov momentum without its gradient ever written: three BLAS calls.
+
+    SGD's Nesterov step is `buf = momentum * buf + g`, then `p -= lr * (g + momentum * buf)`. With
+    the new buffer, `g + momentum * buf` is `(1 + momentum) * buf - momentum * old buf`, so: add
+    `lr * momentum * buf` to `p` while `buf` still holds the old value, add the product into `buf`
+    (`sgemm` with beta = momentum), and take `lr * (1 + momentum) * buf` off `p`. The gradient `g`
+    itself (`g.T @ x`) is computed once, inside the `sgemm`, and never stored: the textbook lines
+    need it twice (once for `buf`, once for the step), so they would write it, or compute it twice.
+    """
+    if not (_can_product_update(b, buf, grad, "momentum") and _can_axpy(b, p, buf)):
+        return False
+    axpy = b.bind(blas.axpy_update(blas.library(), b.value(p), b.value(buf)), f"{p}_axpy",
+                  "BLAS updates (one call each)", f"{p} += alpha * {buf}")  # fmt: skip
+    b.line(f"{axpy}(lr * momentum)  # {p} += lr * momentum * {buf} (the old buffer), one BLAS call")
+    _product_update(b, buf, grad, 1.0, "momentum")
+    b.line(f"{axpy}(-lr * (1 + momentum))  # {p} -= lr * (1 + momentum) * {buf} (the new one)")
+    return True
 
 
 def _adam(b: Builder, opt: Adam, group: dict[str, Any], gname: str, grads, params) -> list[str]:

@@ -51,6 +51,14 @@ def _matmul(b: Builder, out: np.ndarray) -> str:
     return "np.dot" if not b.exact and out.size <= 4096 else "np.matmul"
 
 
+def _ones(b: Builder, n: int, dtype: Any) -> str:
+    """A constant vector of n ones: the fast mode sums along an axis as a BLAS product with it."""
+    name = f"ONES{n}" if np.dtype(dtype) == np.float32 else f"ONES{n}_{np.dtype(dtype).name}"
+    if name not in b.namespace:
+        b.bind(np.ones(n, dtype), name, "constants", f"np.ones({n})")
+    return name
+
+
 # ---------------------------------------------------------------------- fused ops
 @rule(fused.Linear)
 class _Linear:
@@ -93,12 +101,9 @@ class _Linear:
             else:
                 gb = b.buffer(fn.inputs[2].data, "d" + bias[0])
                 if b.exact:
-                    b.line(f"np.sum({g}, axis=0, out={gb})")
+                    b.line(f"np.add.reduce({g}, axis=0, out={gb})")  # np.sum without its Python wrapper
                 else:  # the column sums as a BLAS product with ones: 2.4 against 9.8 µs for 128x128
-                    n = node.data.shape[0]
-                    ones = f"ONES{n}"
-                    if ones not in b.namespace:
-                        b.bind(np.ones(n, node.data.dtype), ones, "constants", f"np.ones({n})")
+                    ones = _ones(b, node.data.shape[0], node.data.dtype)
                     b.line(f"np.dot({ones}, {g}, out={gb})  # sum over the batch")
         return [gx, gw, gb][: len(ins)]
 
@@ -123,10 +128,14 @@ class _CrossEntropy:
             b.line(
                 f"    f'cross_entropy: class indices must be in [0, {classes}), got {{{labels}.min()}}..{{{labels}.max()}}')"
             )
-        b.line(f"np.max({logits}, axis=1, keepdims=True, out={top})")
+        b.line(f"np.maximum.reduce({logits}, axis=1, keepdims=True, out={top})")  # np.max, unwrapped
         b.line(f"np.subtract({logits}, {top}, out={shifted})")
         b.line(f"np.exp({shifted}, out={e})")
-        b.line(f"np.sum({e}, axis=1, keepdims=True, out={total})")
+        if b.exact or n == 1:
+            b.line(f"np.add.reduce({e}, axis=1, keepdims=True, out={total})")
+        else:  # each row's sum as a BLAS product with ones: 1 against 6 µs for 128x10, 2 against 16 for 512
+            total_flat = b.view(total, "{}.reshape(-1)", total + "_flat")
+            b.line(f"np.dot({e}, {_ones(b, classes, z.dtype)}, out={total_flat})  # sum over classes")
         b.line(f"np.log({total}, out={total})")
         b.line(f"np.subtract({shifted}, {total}, out={log_probs})")
         per_row = f"(-{log_probs}[{rows}, {labels}])"
@@ -136,6 +145,16 @@ class _CrossEntropy:
             b.line(f"np.add({labels}, {offsets}, out={flat_index})  # row * {classes} + label")
             flat = b.view(log_probs, "{}.reshape(-1)", log_probs + "_flat")
             per_row = f"(-np.take({flat}, {flat_index}))"
+            if fn.reduction != "none":  # picked into a buffer, summed by a BLAS dot: 3 against 6 µs
+                picked = b.buffer(np.empty(n, z.dtype), "picked", dtype=z.dtype)
+                minus_scale = b.constant(z.dtype.type(-fn.scale))
+                b.line(
+                    f"np.take({flat}, {flat_index}, out={picked})  # each row's log-probability at its label"
+                )
+                b.line(
+                    f"{loss} = np.asarray(np.dot({_ones(b, n, z.dtype)}, {picked}) * {minus_scale}, dtype=np.{z.dtype.name})"
+                )
+                return loss
         dtype = z.dtype.name
         if fn.reduction == "none":
             b.line(f"{loss} = np.asarray({per_row}, dtype=np.{dtype})")
