@@ -1,13 +1,13 @@
 """Time to 98% test accuracy with `tinygrad-mnist train --model mlp`, from process start, as a user
 sees it: the command itself, run in a fresh process, timed from the outside.
 
-    python benchmarks/time_to_98.py                  # 3 rounds of the three settings below, ~1 minute
+    python benchmarks/time_to_98.py                  # 3 rounds of the four settings below, ~1.5 minutes
     python benchmarks/time_to_98.py --rounds 5 --seeds 0 1 2
     python benchmarks/time_to_98.py --quick          # a small run of each, to check the script works
 
 Each round runs every setting once, interleaved, so the machine's load falls on all alike:
-`OPENBLAS_NUM_THREADS=1`, the default thread policy (one BLAS thread unless told otherwise) and
-`--threads 2`. A run's times come from its own lines (each epoch line ends with the seconds since the
+`OPENBLAS_NUM_THREADS=1`, the default thread policy (one BLAS thread unless told otherwise),
+`--threads 2` and `--compile fast` (the fast mode of the compiled step, one thread). A run's times come from its own lines (each epoch line ends with the seconds since the
 process started); the wall time is measured here, around the process. Printed per run: the load
 average when it started, the seconds to the first line, the epoch that first reached the target and
 when, the final accuracy and the wall time; then the medians per setting.
@@ -30,6 +30,7 @@ SETTINGS = {  # name -> (extra environment, extra flags)
     "OPENBLAS_NUM_THREADS=1": ({"OPENBLAS_NUM_THREADS": "1"}, ()),
     "default": ({}, ()),
     "--threads 2": ({}, ("--threads", "2")),
+    "--compile fast": ({}, ("--compile", "fast")),
 }
 QUICK_ARGS = ("--train-size", "2000", "--test-size", "500", "--epochs", "2")
 EPOCH_LINE = re.compile(r"^epoch +(\d+)/\d+ .* acc +([\d.]+)%  \|  [\d.]+ s  \(([\d.]+) s since start\)$")

@@ -314,7 +314,7 @@ def test_fit_with_a_model_the_compiler_cannot_replay_trains_eagerly_without_a_wa
     assert eager.column("train_loss") == compiled.column("train_loss")
 
 
-def test_the_train_command_has_a_no_compile_flag(monkeypatch):
+def test_the_train_command_has_compile_flags(monkeypatch):
     from tinygrad_mnist.cli import train as cli_train
 
     seen = {}
@@ -326,10 +326,26 @@ def test_the_train_command_has_a_no_compile_flag(monkeypatch):
     monkeypatch.setattr(cli_train, "fit", fake_fit)
     images, labels = np.zeros((2, 784), np.float32), np.zeros(2, np.int64)
     monkeypatch.setattr(cli_train, "mnist_arrays", lambda *args, **kwargs: (images, labels, images, labels))
-    for flags, expected in (([], True), (["--no-compile"], False)):
+    cases = [([], True), (["--no-compile"], False), (["--compile", "off"], False)]
+    cases += [(["--compile", "exact"], True), (["--compile", "fast"], "fast")]
+    for flags, expected in cases:
         seen.clear()
         assert main(["train", "--model", "relu-10", "--no-progress", *flags]) != 0  # "interrupted"
-        assert seen["compile"] is expected
+        assert seen["compile"] == expected and type(seen["compile"]) is type(expected)
+        assert ("compile" in seen["metadata"]) is (expected == "fast")  # only fast changes the numbers
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--compile", "quick"], "argument --compile: invalid choice: 'quick'"),
+        (["--compile", "fast", "--no-compile"], "argument --no-compile: not allowed with argument --compile"),
+    ],
+)
+def test_the_train_command_refuses_a_bad_compile_flag(flags, message, capsys):
+    assert main(["train", "--model", "relu-10", *flags]) != 0
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1  # one line, no traceback
 
 
 @pytest.mark.parametrize("which", [0, 1])  # the exact program, then the fast mode's

@@ -27,6 +27,8 @@ from tinygrad_mnist.recipes import (
 from tinygrad_mnist.threads import describe_blas_threads
 from tinygrad_mnist.train import TrainingDiverged, fit
 
+COMPILE_MODES = {"exact": True, "fast": "fast", "off": False}  # --compile -> fit(compile=...)
+
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """--data-dir / --no-download, shared by every command that reads MNIST."""
@@ -101,10 +103,17 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar (it is off anyway when not a terminal)"
     )
-    parser.add_argument(
-        "--no-compile",
-        action="store_true",
-        help="run every step with the eager engine instead of the captured numpy program (docs/performance.md)",
+    compiled = parser.add_mutually_exclusive_group()
+    compiled.add_argument(
+        "--compile",
+        choices=COMPILE_MODES,
+        default="exact",
+        help="how each step runs: exact (default) replays a captured numpy program with the eager "
+        "engine's numbers, fast replays a faster one equal to them up to float32 rounding, off runs "
+        "the eager engine (docs/performance.md)",
+    )
+    compiled.add_argument(
+        "--no-compile", action="store_true", help="the same as --compile off: every step in the eager engine"
     )
     parser.set_defaults(run=run)
 
@@ -140,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         args.data_dir, settings["train_size"], args.test_size, download=not args.no_download, scaled=False
     )
     nn.manual_seed(args.seed)
+    mode = "off" if args.no_compile else args.compile
     model = build_model(args.model, seed=args.seed)
     optimizer = make_optimizer(
         settings["optimizer"], model.parameters(), settings["lr"], settings["momentum"], settings["nesterov"]
@@ -149,9 +159,11 @@ def run(args: argparse.Namespace) -> int:
         f"{settings['optimizer']} lr {settings['lr']:g} ({settings['lr_schedule']}){_momentum(settings)}, "
         f"batch {settings['batch_size']}{', augmented' if settings['augment'] else ''}, "
         f"{settings['epochs']} epoch{'' if settings['epochs'] == 1 else 's'}, seed {args.seed}, "
-        f"{describe_blas_threads()}"
+        f"{describe_blas_threads()}{', fast compiled steps' if mode == 'fast' else ''}"
     )
     metadata = {"model": args.model, "loss": recipe.loss, "seed": args.seed, **settings}
+    if mode == "fast":  # the one mode whose numbers differ from the eager engine's (by rounding)
+        metadata["compile"] = mode
     try:
         history = fit(
             model,
@@ -178,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
             ),
             augment=make_augment(settings["augment"], args.seed),
             log_every=recipe.log_every if args.epochs is None else 1,
-            compile=not args.no_compile,
+            compile=COMPILE_MODES[mode],
             transform=scale,
             log=lambda line: print(f"{line}  ({_since_start():.1f} s since start)"),
         )
