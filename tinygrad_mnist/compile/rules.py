@@ -265,7 +265,7 @@ class _Sigmoid:
             )
         cap = b.scalar(float(limit), node.data.dtype, "EXP_LIMIT")
         if not b.exact:  # e / (1 + e) with e = exp(min(x, cap)): one call fewer, the same to rounding
-            one_plus = b.buffer(node.data, "ope")
+            one_plus = b.memo(fn)["one_plus"] = b.buffer(node.data, "ope")
             b.line(f"np.minimum({ins[0]}, {cap}, out={out}); np.exp({out}, out={out})")
             b.line(f"np.add({one}, {out}, out={one_plus}); np.divide({out}, {one_plus}, out={out})")
             return out
@@ -276,8 +276,13 @@ class _Sigmoid:
 
     @staticmethod
     def backward(b, fn, node, g, out, ins):  # g * out * (1 - out)
-        grad, one_minus = _gradient_out(b, node, g, "ds"), b.buffer(node.data, "u")
-        one = b.scalar(1, node.data.dtype, "ONE")
+        grad = _gradient_out(b, node, g, "ds")
+        if "one_plus" in b.memo(fn):  # fast mode: 1 - out is 1 / (1 + e), so out * (1 - out) = out / (1 + e)
+            b.line(
+                f"np.multiply({g}, {out}, out={grad}); np.divide({grad}, {b.memo(fn)['one_plus']}, out={grad})"
+            )
+            return [grad]
+        one_minus, one = b.buffer(node.data, "u"), b.scalar(1, node.data.dtype, "ONE")
         b.line(f"np.multiply({g}, {out}, out={grad}); np.subtract({one}, {out}, out={one_minus})")
         b.line(f"np.multiply({grad}, {one_minus}, out={grad})")
         return [grad]
