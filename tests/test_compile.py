@@ -297,6 +297,7 @@ def test_fit_compiles_by_default_and_gives_the_eager_numbers():
     )
     assert eager.column("train_loss") == compiled.column("train_loss")
     assert eager.column("test_accuracy") == compiled.column("test_accuracy")
+    assert eager.column("test_loss") == compiled.column("test_loss")
     for a, b in zip(eager_model.parameters(), model.parameters()):
         np.testing.assert_array_equal(a.data, b.data)
     assert inspect.signature(fit).parameters["compile"].default is True

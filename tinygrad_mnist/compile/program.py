@@ -34,8 +34,8 @@ class Program:
     namespace: dict[str, Any]  # what its names are bound to (buffers, parameters' arrays, constants)
 
 
-def _is_one_hot(data: np.ndarray, y: np.ndarray) -> bool:
-    if data.ndim != 2 or data.shape[0] != len(y) or y.ndim != 1 or y.dtype.kind not in "iu":
+def _is_one_hot(data: np.ndarray, y: np.ndarray | None) -> bool:
+    if y is None or data.ndim != 2 or data.shape[0] != len(y) or y.ndim != 1 or y.dtype.kind not in "iu":
         return False
     return bool(((0 <= y) & (y < data.shape[1])).all()) and np.array_equal(data, np.eye(data.shape[1])[y])
 
@@ -81,13 +81,13 @@ def _positional_out(line: str) -> str:
     return _UFUNC_OUT.sub(r"np.\1(\2, \3)", line)
 
 
-def _closure(code: str, namespace: dict[str, Any]) -> Any:
-    """`step` compiled inside a function whose locals are the bound names, so the program reads each
-    buffer as a closure variable instead of a global (a dict lookup per name per step)."""
+def _closure(code: str, namespace: dict[str, Any], function: str = "step") -> Any:
+    """`function` (`step`) compiled inside a function whose locals are the bound names, so the program
+    reads each buffer as a closure variable instead of a global (a dict lookup per name per step)."""
     names = sorted(namespace)
     factory = ["def _make(" + ", ".join(names) + "):"]
     factory += ["    " + line for line in code.splitlines()]
-    factory.append("    return step")
+    factory.append(f"    return {function}")
     scope: dict[str, Any] = {}
     exec(compile("\n".join(factory) + "\n", "<compiled step>", "exec"), scope)  # noqa: S102
     return scope["_make"](**namespace)
@@ -96,11 +96,16 @@ def _closure(code: str, namespace: dict[str, Any]) -> Any:
 class Recorder:
     """Builds the program of one step from its live graph (forward, backward), then its update."""
 
-    def __init__(self, model: Any, optimizer: Any, x: np.ndarray, y: np.ndarray, exact: bool = True):
+    def __init__(
+        self, model: Any, optimizer: Any, x: np.ndarray, y: np.ndarray | None, exact: bool = True
+    ) -> None:
+        """`optimizer=None` (and `y=None`): the forward pass only (`compile_forward`), every parameter
+        a leaf whose array the program reads."""
         self.b = Builder(exact)
         self.b.namespace["math"] = math
         self.model, self.optimizer, self.x, self.y = model, optimizer, x, y
-        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        groups = optimizer.param_groups if optimizer is not None else []
+        self.params = [p for group in groups for p in group["params"]]
         self.param_ids = {id(p) for p in self.params}
         model_params = list(model.parameters()) if hasattr(model, "parameters") else []
         self.frozen = [p for p in model_params if id(p) not in self.param_ids]  # trained by no one
@@ -109,8 +114,8 @@ class Recorder:
         self.param_tensors: dict[int, str] = {}
         self.param_grads: dict[int, str] = {}
         self.checks_labels = False
-        self.fold_lr = not exact and _folds_lr(optimizer, self.frozen)
-        self.param_kind = "Parameters (checked, .grad set)" if exact else "Parameters (checked)"
+        self.fold_lr = not exact and optimizer is not None and _folds_lr(optimizer, self.frozen)
+        self.param_kind = "Parameters (checked, .grad set)" if exact and optimizer else "Parameters (checked)"
 
     # ------------------------------------------------------------------ leaves
     def _leaf(self, t: Tensor) -> str:
@@ -173,13 +178,37 @@ class Recorder:
         if not loss.requires_grad:
             raise CompileError("the loss does not require grad: nothing to train")
         nodes = topological_order(loss)
-        self.nodes = nodes
+        start = len(b.lines)
+        values = self._forward(nodes, {id(out), id(loss)})
+        if id(out) not in values:
+            raise CompileError("the model's output does not feed the loss")
+        self.loss_name, self.out_name = values[id(loss)], values[id(out)]
+        if self.checks_labels:  # what one_hot and cross_entropy check in the engine (one sample: cheaply)
+            bad = "not 0 <= y[0] < LABELS" if self.y.shape == (1,) else "y.min() < 0 or y.max() >= LABELS"
+            b.lines.insert(start, f"if {bad}: raise ValueError(")
+            b.lines.insert(start + 1, "    f'labels must be in [0, {LABELS}), got {y.min()}..{y.max()}')")
+            b.namespace["LABELS"] = out.shape[1]
+            b.note("constants", f"LABELS = {out.shape[1]}")
+        b.line("# backward: the engine's order, newest op first")
+        self._backward(loss, nodes, values)
+
+    def record_output(self, out: Tensor) -> None:
+        """The forward pass alone, from the graph of the model's output (`compile_forward`)."""
+        if out._ctx is None or not out.requires_grad:
+            raise CompileError(
+                "the model's output has no recorded graph (no parameter requires grad), so there is no "
+                "forward pass to replay"
+            )
+        self.out_name = self._forward(topological_order(out), {id(out)})[id(out)]
+
+    def _forward(self, nodes: list[Tensor], protected: set[int]) -> dict[int, str]:
+        """Each node's forward lines, in creation order; returns each node's name in the program."""
+        b = self.b
         for t in nodes:
             for parent in t._ctx.inputs if t._ctx is not None else ():
                 b.consumers[id(parent)] = b.consumers.get(id(parent), 0) + 1
-        b.protected = {id(out), id(loss)}
+        b.protected = protected  # nodes whose buffers must not be written over in place
         values: dict[int, str] = {}
-        start = len(b.lines)
         for t in nodes:
             fn = t._ctx
             if fn is None or not fn.inputs:
@@ -193,17 +222,7 @@ class Recorder:
                     f"op '{fn.name}' has no replay rule (ops that replay: {', '.join(supported())})"
                 )
             values[id(t)] = rule(b, fn, t, [values[id(i)] for i in fn.inputs])
-        if id(out) not in values:
-            raise CompileError("the model's output does not feed the loss")
-        self.loss_name, self.out_name = values[id(loss)], values[id(out)]
-        if self.checks_labels:  # what one_hot and cross_entropy check in the engine (one sample: cheaply)
-            bad = "not 0 <= y[0] < LABELS" if self.y.shape == (1,) else "y.min() < 0 or y.max() >= LABELS"
-            b.lines.insert(start, f"if {bad}: raise ValueError(")
-            b.lines.insert(start + 1, "    f'labels must be in [0, {LABELS}), got {y.min()}..{y.max()}')")
-            b.namespace["LABELS"] = out.shape[1]
-            b.note("constants", f"LABELS = {out.shape[1]}")
-        b.line("# backward: the engine's order, newest op first")
-        self._backward(loss, nodes, values)
+        return values
 
     def _backward(self, loss: Tensor, nodes: list[Tensor], values: dict[int, str]) -> None:
         b = self.b
@@ -259,9 +278,23 @@ class Recorder:
                 b.line(f"{p}.grad = {grad}")
             else:  # no optimizer clears it: gradients add up from step to step, as in the engine
                 b.line(f"{p}.grad = {grad}.copy() if {p}.grad is None else np.add({p}.grad, {grad})")
+        guards += self._state_guards(requires_grad=True)
+        return self._program("step(x, y, groups)", guards, f"{self.loss_name}, {self.out_name}")
+
+    def finish_output(self) -> Program:
+        """The forward pass's program (`compile_forward`): `forward(x)` returns a copy of the output,
+        or None when a guard fails."""
+        guards = self._state_guards(requires_grad=False)  # no gradient is taken: requires_grad is free
+        return self._program("forward(x)", guards, f"{self.out_name}.copy()  # its buffer is the next call's")
+
+    def _state_guards(self, requires_grad: bool) -> list[str]:
+        """What the program assumes of the model: the same parameters, holding the same arrays (and
+        the same `requires_grad`), the same layers, the same training mode."""
+        b = self.b
         b.resolve_deferred()  # now that every line is written: which deferred values are read
         if not b.exact:
             b.prune()
+        guards = []
         for p in self.params + self.frozen:
             if id(p) not in self.param_tensors:  # a parameter no gradient reaches: it must stay so
                 name = b.bind(p, self.param_names[id(p)] + "_param", self.param_kind)
@@ -269,23 +302,35 @@ class Recorder:
             name = self.param_tensors[id(p)]
             if id(p) in self.param_arrays:
                 guards.append(f"{name}.data is {self.param_arrays[id(p)]}")
-            guards.append(f"{name}.requires_grad is {p.requires_grad}")
+            if requires_grad:
+                guards.append(f"{name}.requires_grad is {p.requires_grad}")
         guards += self._module_guards()
         if hasattr(self.model, "training"):
             guards.append(f"model.training is {self.model.training}")
         else:
             guards.append("getattr(model, 'training', None) is None")
         b.namespace["model"] = self.model
-        checks = ["def valid(groups):", "    # this program is valid only while these hold", "    return ("]
+        return guards
+
+    def _program(self, signature: str, guards: list[str], returned: str) -> Program:
+        """The guard function and the program's function around the written lines, compiled."""
+        b = self.b
+        arguments = "groups" if "groups" in signature else ""
+        checks = [
+            f"def valid({arguments}):",
+            "    # this program is valid only while these hold",
+            "    return (",
+        ]
         checks += ["        " + ("and " if i else "") + guard for i, guard in enumerate(guards)]
         checks.append("    )")
-        body = ["def step(x, y, groups):", "    if not valid(groups):", "        return None  # stale"]
+        body = [f"def {signature}:", f"    if not valid({arguments}):", "        return None  # stale"]
         body += ["    " + line for line in ["# forward", *b.lines]]
-        body.append(f"    return {self.loss_name}, {self.out_name}")
+        body.append(f"    return {returned}")
         if not b.exact:
             body = [_positional_out(line) for line in body]
         code, guard_code = "\n".join(body) + "\n", "\n".join(checks) + "\n"
-        run = _closure(guard_code + code, b.namespace)
+        name = signature.split("(")[0]
+        run = _closure(guard_code + code, b.namespace, name)
         return Program(f"{b.describe_setup()}\n{code}", guard_code, run, b.namespace)
 
     def _module_guards(self) -> list[str]:

@@ -38,7 +38,48 @@ def _remember(table: dict, key: tuple, value: object, limit: int = MAX_PROGRAMS)
         del table[next(iter(table))]
 
 
-class CompiledStep:
+class Captured:
+    """What `CompiledStep` and `CompiledForward` share: one program per input signature, built from
+    two eager calls that must agree, dropped when a guard fails; signatures that cannot replay run
+    eagerly (`eager_reasons` says why)."""
+
+    what, graph = "compile_step", "step's graph"  # how messages name the wrapper and what it records
+
+    def __init__(self, model: Any, strict: bool = False, warn: bool = True, exact: bool = True):
+        self.model, self.strict, self.warn, self.exact = model, strict, warn, exact
+        self.programs: dict[tuple, Program] = {}
+        self._pending: dict[tuple, str] = {}  # first call's program text, waiting for the second's
+        self.eager_reasons: dict[tuple, str] = {}  # signatures that replay failed for, and why
+        self.replays = self.captures = 0
+
+    @property
+    def source(self) -> str:
+        """The most recently built program, as text (a learner's view of the whole step)."""
+        if not self.programs:
+            raise RuntimeError(f"{self.what}: nothing captured yet; call it at least twice")
+        return list(self.programs.values())[-1].source
+
+    def _keep(self, key: tuple, program: Program) -> None:
+        first = self._pending.pop(key, None)
+        if first is None:
+            _remember(self._pending, key, program.source)
+        elif first == program.source:
+            _remember(self.programs, key, program)
+        else:
+            raise CompileError(
+                f"the {self.graph} changed between two calls with the same shapes: its ops or constants "
+                "depend on the data (value-dependent control flow), so no single program replays it"
+            )
+
+    def _give_up(self, key: tuple, error: CompileError) -> None:
+        if self.strict:
+            raise error
+        _remember(self.eager_reasons, key, str(error), limit=8 * MAX_PROGRAMS)
+        if self.warn:
+            warnings.warn(f"{self.what}: running eagerly for inputs {key[0]}: {error}", stacklevel=4)
+
+
+class CompiledStep(Captured):
     """Callable `(x, y) -> (loss, output)` doing one full training step; see the module docstring."""
 
     def __init__(
@@ -50,20 +91,8 @@ class CompiledStep:
         warn: bool = True,
         exact: bool = True,
     ):
-        self.model, self.loss_fn, self.optimizer, self.strict = model, loss_fn, optimizer, strict
-        self.exact = exact
-        self.warn = warn
-        self.programs: dict[tuple, Program] = {}
-        self._pending: dict[tuple, str] = {}  # first call's program text, waiting for the second's
-        self.eager_reasons: dict[tuple, str] = {}  # signatures that replay failed for, and why
-        self.replays = self.captures = 0
-
-    @property
-    def source(self) -> str:
-        """The most recently built program, as text (a learner's view of the whole step)."""
-        if not self.programs:
-            raise RuntimeError("compile_step: nothing captured yet; call the step at least twice")
-        return list(self.programs.values())[-1].source
+        super().__init__(model, strict, warn, exact)
+        self.loss_fn, self.optimizer = loss_fn, optimizer
 
     def __call__(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         if type(x) is not np.ndarray or type(y) is not np.ndarray:
@@ -104,25 +133,6 @@ class CompiledStep:
             except CompileError as error:
                 self._give_up(key, error)
         return value, out.data
-
-    def _keep(self, key: tuple, program: Program) -> None:
-        first = self._pending.pop(key, None)
-        if first is None:
-            _remember(self._pending, key, program.source)
-        elif first == program.source:
-            _remember(self.programs, key, program)
-        else:
-            raise CompileError(
-                "the step's graph changed between two calls with the same shapes: its ops or constants "
-                "depend on the data (value-dependent control flow), so no single program replays it"
-            )
-
-    def _give_up(self, key: tuple, error: CompileError) -> None:
-        if self.strict:
-            raise error
-        _remember(self.eager_reasons, key, str(error), limit=8 * MAX_PROGRAMS)
-        if self.warn:
-            warnings.warn(f"compile_step: running eagerly for inputs {key[0]}: {error}", stacklevel=4)
 
 
 def compile_step(
