@@ -118,8 +118,8 @@ def _axpy_update(b: Builder, target: str, buf: str, alpha: str) -> bool:
     """Fast mode: `target += alpha * buf` in one BLAS pass, for arrays big enough to repay the call."""
     if not _can_axpy(b, target, buf):
         return False
-    update = b.bind(blas.axpy_update(blas.library(), b.value(target), b.value(buf)), f"{target}_axpy", "BLAS updates (one call each)",
-                    f"{target} += {alpha} * {buf}")  # fmt: skip
+    axpy = blas.axpy_update(blas.library(), b.value(target), b.value(buf))
+    update = b.bind(axpy, f"{target}_axpy", "BLAS updates (one call each)", f"{target} += {alpha} * {buf}")
     b.line(f"{update}({alpha})  # {target} += {alpha} * {buf}, one BLAS call")
     return True
 

@@ -104,6 +104,7 @@ class Recorder:
         self.b = Builder(exact)
         self.b.namespace["math"] = math
         self.model, self.optimizer, self.x, self.y = model, optimizer, x, y
+        self.result = "loss" if optimizer is not None else "output"  # what the messages say a leaf feeds
         groups = optimizer.param_groups if optimizer is not None else []
         self.params = [p for group in groups for p in group["params"]]
         self.param_ids = {id(p) for p in self.params}
@@ -137,7 +138,7 @@ class Recorder:
         if t._ctx is not None:
             raise CompileError(
                 f"a value computed by '{t.op}' outside the graph (shape {t.shape}, no input requires grad) "
-                "feeds the loss: it may depend on the batch, so it cannot be baked in"
+                f"feeds the {self.result}: it may depend on the batch, so it cannot be baked in"
             )
         if t.data is self.x:
             return "x"
@@ -155,7 +156,7 @@ class Recorder:
         if t.data.size == 1 and t.data.ndim == 0:
             return b.constant(t.data)
         raise CompileError(
-            f"an array of shape {t.shape} computed outside the engine feeds the loss; only the batch x, "
+            f"an array of shape {t.shape} computed outside the engine feeds the {self.result}; only the batch x, "
             "its labels y (or one_hot(y)), parameters and scalars can be replayed"
         )
 
