@@ -145,7 +145,7 @@ class _CrossEntropy:
             b.line(f"np.add({labels}, {offsets}, out={flat_index})  # row * {classes} + label")
             flat = b.view(log_probs, "{}.reshape(-1)", log_probs + "_flat")
             per_row = f"(-np.take({flat}, {flat_index}))"
-            if fn.reduction != "none":  # picked into a buffer, summed by a BLAS dot: 3 against 6 µs
+            if fn.reduction != "none":  # picked into a buffer, summed by a BLAS dot: 3 against 6 µs alone
                 picked = b.buffer(np.empty(n, z.dtype), "picked", dtype=z.dtype)
                 minus_scale = b.constant(z.dtype.type(-fn.scale))
                 b.line(
