@@ -42,8 +42,7 @@ class CompiledForward(Captured):
             if out is not None:
                 self.replays += 1
                 return out
-            del self.programs[key]  # a guard failed: the program is stale, capture afresh
-            self._pending.pop(key, None)
+            self._forget(key)
         if key in self.eager_reasons:
             with no_grad():
                 return self.model(Tensor(x)).data

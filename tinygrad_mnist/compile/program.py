@@ -280,13 +280,14 @@ class Recorder:
             else:  # no optimizer clears it: gradients add up from step to step, as in the engine
                 b.line(f"{p}.grad = {grad}.copy() if {p}.grad is None else np.add({p}.grad, {grad})")
         guards += self._state_guards(requires_grad=True)
-        return self._program("step(x, y, groups)", guards, f"{self.loss_name}, {self.out_name}")
+        return self._program("step", "x, y, groups", "groups", guards, f"{self.loss_name}, {self.out_name}")
 
     def finish_output(self) -> Program:
         """The forward pass's program (`compile_forward`): `forward(x)` returns a copy of the output,
         or None when a guard fails."""
         guards = self._state_guards(requires_grad=False)  # no gradient is taken: requires_grad is free
-        return self._program("forward(x)", guards, f"{self.out_name}.copy()  # its buffer is the next call's")
+        returned = f"{self.out_name}.copy()  # its buffer is the next call's"
+        return self._program("forward", "x", "", guards, returned)
 
     def _state_guards(self, requires_grad: bool) -> list[str]:
         """What the program assumes of the model: the same parameters, holding the same arrays (and
@@ -313,24 +314,28 @@ class Recorder:
         b.namespace["model"] = self.model
         return guards
 
-    def _program(self, signature: str, guards: list[str], returned: str) -> Program:
-        """The guard function and the program's function around the written lines, compiled."""
+    def _program(
+        self, name: str, arguments: str, guard_arguments: str, guards: list[str], returned: str
+    ) -> Program:
+        """`def name(arguments)` around the written lines, after `valid(guard_arguments)`, compiled."""
         b = self.b
-        arguments = "groups" if "groups" in signature else ""
         checks = [
-            f"def valid({arguments}):",
+            f"def valid({guard_arguments}):",
             "    # this program is valid only while these hold",
             "    return (",
         ]
         checks += ["        " + ("and " if i else "") + guard for i, guard in enumerate(guards)]
         checks.append("    )")
-        body = [f"def {signature}:", f"    if not valid({arguments}):", "        return None  # stale"]
+        body = [
+            f"def {name}({arguments}):",
+            f"    if not valid({guard_arguments}):",
+            "        return None  # stale",
+        ]
         body += ["    " + line for line in ["# forward", *b.lines]]
         body.append(f"    return {returned}")
         if not b.exact:
             body = [_positional_out(line) for line in body]
         code, guard_code = "\n".join(body) + "\n", "\n".join(checks) + "\n"
-        name = signature.split("(")[0]
         run = _closure(guard_code + code, b.namespace, name)
         return Program(f"{b.describe_setup()}\n{code}", guard_code, run, b.namespace)
 

@@ -59,6 +59,11 @@ class Captured:
             raise RuntimeError(f"{self.what}: nothing captured yet; call it at least twice")
         return list(self.programs.values())[-1].source
 
+    def _forget(self, key: tuple) -> None:
+        """A guard failed: the program is stale; the next calls capture afresh."""
+        del self.programs[key]
+        self._pending.pop(key, None)
+
     def _keep(self, key: tuple, program: Program) -> None:
         first = self._pending.pop(key, None)
         if first is None:
@@ -104,8 +109,7 @@ class CompiledStep(Captured):
             if result is not None:
                 self.replays += 1
                 return float(result[0]), result[1]
-            del self.programs[key]  # a guard failed: the program is stale, capture afresh
-            self._pending.pop(key, None)
+            self._forget(key)
         if key in self.eager_reasons:
             return self._eager(x, y, None)
         return self._eager(x, y, key)
